@@ -1,0 +1,57 @@
+# Set-up and everyday commands. `make run` and `make test` work on a fresh machine: they create
+# the virtualenv, install the project, and fetch what the tests need.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv system-deps corpus proto run demo test test-fast bench lint clean
+
+help:
+	@echo "make run        start both services (SQLite cache in ./data, media in ./media)"
+	@echo "make test       install everything the tests need, then run every test"
+	@echo "make demo       start both services, master a generated track, measure it"
+	@echo "make bench      benchmarks (SPEC section 9) with the target beside each figure"
+	@echo "make proto      regenerate the committed gRPC stubs under shared/proto"
+	@echo "make lint       ruff and mypy"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev,postgres]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# ffmpeg (the independent loudness judge) and PostgreSQL (shared-cache tests), from Debian.
+system-deps:
+	scripts/install-system-deps
+
+corpus:
+	scripts/fetch-corpus
+
+proto: $(STAMP)
+	$(PY) scripts/gen_proto.py
+
+run: $(STAMP)
+	scripts/run-services
+
+demo: $(STAMP) system-deps
+	$(PY) -m mastering_service.demo
+
+test: $(STAMP) system-deps corpus
+	scripts/with-postgres $(PY) -m pytest $(PYTEST_ARGS)
+
+# Everything except the real-music corpus and PostgreSQL: a quick loop while developing.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not corpus" $(PYTEST_ARGS)
+
+bench: $(STAMP) system-deps corpus
+	$(PY) -m tests.benchmarks
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,136 @@
+"""The 25-dimensional fingerprint and track facts as plain domain objects (SPEC section 4).
+
+These dataclasses are what the feature code produces, what the store persists and what the
+mastering plan reads; protobuf messages are converted to and from them only in the servicers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+#: Bump whenever any definition in SPEC section 4 (or its implementation) changes: stored rows
+#: with an older version count as missing.
+ALGORITHM_VERSION = 1
+
+#: Loudness floor used for silence and for anything the gates reject (BS.1770 absolute gate).
+LUFS_FLOOR = -70.0
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """The 25 acoustic dimensions; units are in the names or documented in SPEC section 4."""
+
+    sub_bass_share: float
+    bass_share: float
+    low_mid_share: float
+    mid_share: float
+    upper_mid_share: float
+    presence_share: float
+    air_share: float
+    lufs: float
+    crest_db: float
+    bass_mid_ratio_db: float
+    tempo_bpm: float
+    rhythm_stability: float
+    transient_density: float
+    silence_ratio: float
+    spectral_centroid_hz: float
+    spectral_rolloff_hz: float
+    spectral_flatness: float
+    harmonic_ratio: float
+    pitch_stability: float
+    chroma_energy: float
+    dynamic_range_variation: float
+    loudness_variation_db: float
+    peak_consistency: float
+    stereo_width: float
+    phase_correlation: float
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Fingerprint:
+        return cls(**{name: float(data[name]) for name in FINGERPRINT_FIELDS})
+
+
+@dataclass(frozen=True, slots=True)
+class TrackInfo:
+    """Facts about the decoded track that are not part of the 25D vector."""
+
+    duration_s: float
+    sample_rate: int
+    channels: int
+    frames: int
+    content_sha256: str
+    sample_peak_dbfs: float
+    true_peak_dbtp: float
+    loudness_range_lu: float
+    codec: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrackInfo:
+        return cls(
+            duration_s=float(data["duration_s"]),
+            sample_rate=int(data["sample_rate"]),
+            channels=int(data["channels"]),
+            frames=int(data["frames"]),
+            content_sha256=str(data["content_sha256"]),
+            sample_peak_dbfs=float(data["sample_peak_dbfs"]),
+            true_peak_dbtp=float(data["true_peak_dbtp"]),
+            loudness_range_lu=float(data["loudness_range_lu"]),
+            codec=str(data["codec"]),
+        )
+
+
+FINGERPRINT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Fingerprint))
+
+#: Inclusive value range of every dimension (None = unbounded on that side). The property and
+#: corpus tests check every computed fingerprint against this table.
+FIELD_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "sub_bass_share": (0.0, 1.0),
+    "bass_share": (0.0, 1.0),
+    "low_mid_share": (0.0, 1.0),
+    "mid_share": (0.0, 1.0),
+    "upper_mid_share": (0.0, 1.0),
+    "presence_share": (0.0, 1.0),
+    "air_share": (0.0, 1.0),
+    "lufs": (LUFS_FLOOR, None),
+    "crest_db": (0.0, None),
+    "bass_mid_ratio_db": (-60.0, 60.0),
+    "tempo_bpm": (0.0, 200.0),  # 60-200, or exactly 0 for silence
+    "rhythm_stability": (0.0, 1.0),
+    "transient_density": (0.0, 1.0),
+    "silence_ratio": (0.0, 1.0),
+    "spectral_centroid_hz": (0.0, 96_000.0),
+    "spectral_rolloff_hz": (0.0, 96_000.0),
+    "spectral_flatness": (0.0, 1.0),
+    "harmonic_ratio": (0.0, 1.0),
+    "pitch_stability": (0.0, 1.0),
+    "chroma_energy": (0.0, 1.0),
+    "dynamic_range_variation": (0.0, 1.0),
+    "loudness_variation_db": (0.0, None),
+    "peak_consistency": (0.0, 1.0),
+    "stereo_width": (0.0, 1.0),
+    "phase_correlation": (-1.0, 1.0),
+}
+
+
+def out_of_range_fields(fp: Fingerprint) -> list[str]:
+    """Names of the dimensions that are not finite or lie outside ``FIELD_RANGES``."""
+    bad: list[str] = []
+    for name in FINGERPRINT_FIELDS:
+        value = getattr(fp, name)
+        low, high = FIELD_RANGES[name]
+        if not math.isfinite(value):
+            bad.append(name)
+        elif (low is not None and value < low) or (high is not None and value > high):
+            bad.append(name)
+    if fp.tempo_bpm != 0.0 and not 60.0 <= fp.tempo_bpm <= 200.0:
+        bad.append("tempo_bpm")
+    return bad

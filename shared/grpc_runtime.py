@@ -1,0 +1,298 @@
+"""The one gRPC server bootstrap both services run on.
+
+It owns what every RPC has in common: the health service and reflection (each behind a config
+switch), the request id (``x-request-id`` metadata or a generated one), one structured access-log
+event per RPC, the mapping from typed domain errors to status codes, the receive-size limit,
+keepalive policy, and shutdown: SIGTERM → health NOT_SERVING → in-flight calls drain within the
+grace period → exit 0.
+
+Servicers stay thin: they raise ``shared.errors`` exceptions and call ``annotate(...)`` with the
+domain fields (source, category, …) that the access-log event should carry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from shared.config import Config
+from shared.errors import (
+    Draining,
+    InvalidArgument,
+    LimitExceeded,
+    NotCached,
+    PathOutsideRoot,
+    SeekOutOfRange,
+    ServiceError,
+    TrackNotFound,
+)
+
+log = structlog.get_logger("grpc")
+
+#: Typed errors → status codes, in one place (SPEC section 3). Subclasses inherit their base's
+#: code (UnsupportedAudio is an InvalidArgument).
+STATUS_FOR: dict[type[ServiceError], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    PathOutsideRoot: grpc.StatusCode.PERMISSION_DENIED,
+    TrackNotFound: grpc.StatusCode.NOT_FOUND,
+    NotCached: grpc.StatusCode.NOT_FOUND,
+    LimitExceeded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    SeekOutOfRange: grpc.StatusCode.OUT_OF_RANGE,
+    Draining: grpc.StatusCode.UNAVAILABLE,
+}
+
+REQUEST_ID_KEY = "x-request-id"
+#: Head-room above MAX_CONTENT_BYTES for the rest of a request message.
+_MESSAGE_OVERHEAD_BYTES = 64 * 1024
+#: Clients may ping every 10 s or slower, even between calls (the mastering service's channel
+#: pings every 30 s); faster pings are answered with GOAWAY as usual.
+_MIN_CLIENT_PING_INTERVAL_MS = 10_000
+
+_rpc_fields: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "rpc_fields", default=None
+)
+
+
+def status_for(exc: ServiceError) -> grpc.StatusCode:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_FOR:
+            return STATUS_FOR[cls]  # type: ignore[index]
+    return grpc.StatusCode.INTERNAL
+
+
+def annotate(**fields: Any) -> None:
+    """Add domain fields to the current RPC's access-log event."""
+    current = _rpc_fields.get()
+    if current is not None:
+        current.update(fields)
+
+
+def current_request_id() -> str:
+    current = _rpc_fields.get()
+    return str(current.get("request_id", "")) if current else ""
+
+
+def _request_id(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_KEY and value:
+            return str(value)[:128]
+    return uuid.uuid4().hex
+
+
+@dataclass
+class _CallLog:
+    method: str
+    request_id: str
+    peer: str
+    started: float = field(default_factory=time.perf_counter)
+    status: str = "OK"
+
+    def finish(self, fields: dict[str, Any]) -> None:
+        duration_ms = round((time.perf_counter() - self.started) * 1000.0, 3)
+        extra = {k: v for k, v in fields.items() if k != "request_id"}
+        emit = log.debug if self.method.startswith("/grpc.") else log.info
+        emit("rpc", method=self.method, status=self.status, duration_ms=duration_ms,
+             peer=self.peer, request_id=self.request_id, **extra)
+
+
+async def _fail(context: grpc.aio.ServicerContext, call: _CallLog, exc: BaseException) -> None:
+    """Turn an exception into the right status; never leaks a traceback to the caller."""
+    if isinstance(exc, ServiceError):
+        code = status_for(exc)
+        call.status = code.name
+        await context.abort(code, str(exc))
+    log.exception("rpc_failed", method=call.method, request_id=call.request_id)
+    call.status = grpc.StatusCode.INTERNAL.name
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {call.request_id})")
+
+
+class _AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Request id, error mapping and one access-log event for every unary and server-stream RPC."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or handler.request_streaming:
+            return handler
+        method = details.method
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    @staticmethod
+    def _begin(method: str, context: grpc.aio.ServicerContext) -> tuple[_CallLog, dict[str, Any]]:
+        call = _CallLog(method=method, request_id=_request_id(context), peer=context.peer())
+        fields: dict[str, Any] = {"request_id": call.request_id}
+        _rpc_fields.set(fields)
+        structlog.contextvars.bind_contextvars(request_id=call.request_id)
+        context.set_trailing_metadata(((REQUEST_ID_KEY, call.request_id),))
+        return call, fields
+
+    def _wrap_unary(
+        self, method: str, behavior: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+    ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            call, fields = self._begin(method, context)
+            try:
+                return await behavior(request, context)
+            except asyncio.CancelledError:
+                call.status = "CANCELLED"
+                raise
+            except grpc.aio.AbortError:
+                call.status = (context.code() or grpc.StatusCode.UNKNOWN).name
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure must map to a status
+                await _fail(context, call, exc)
+            finally:
+                call.finish(fields)
+
+        return wrapped
+
+    def _wrap_stream(
+        self, method: str, behavior: Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+    ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            call, fields = self._begin(method, context)
+            try:
+                async for response in behavior(request, context):
+                    yield response
+            except (asyncio.CancelledError, GeneratorExit):
+                call.status = "CANCELLED"
+                raise
+            except grpc.aio.AbortError:
+                call.status = (context.code() or grpc.StatusCode.UNKNOWN).name
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure must map to a status
+                await _fail(context, call, exc)
+            finally:
+                call.finish(fields)
+
+        return wrapped
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One gRPC service to mount: its full name and the generated ``add_…_to_server``."""
+
+    name: str
+    servicer: object
+    add_to_server: Callable[[object, grpc.aio.Server], None]
+
+
+class GrpcApp:
+    """A started-on-demand aio server with health, reflection, access logs and graceful stop."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        listen: str,
+        services: Sequence[ServiceSpec],
+        on_stop: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._config = config
+        self._listen = listen
+        self._services = list(services)
+        self._on_stop = on_stop
+        self._health: Any = None
+        self._stopping = False
+        self.port = 0
+        receive_limit = config.max_content_bytes + _MESSAGE_OVERHEAD_BYTES
+        self.server = grpc.aio.server(
+            interceptors=[_AccessLogInterceptor()],
+            options=[
+                ("grpc.max_receive_message_length", receive_limit),
+                ("grpc.max_send_message_length", receive_limit),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_recv_ping_interval_without_data_ms",
+                 _MIN_CLIENT_PING_INTERVAL_MS),
+                ("grpc.http2.max_ping_strikes", 2),
+            ],
+        )
+
+    async def start(self) -> int:
+        for spec in self._services:
+            spec.add_to_server(spec.servicer, self.server)
+        names = [spec.name for spec in self._services]
+        if self._config.health_service_enabled:
+            self._health = health.aio.HealthServicer()
+            health_pb2_grpc.add_HealthServicer_to_server(self._health, self.server)
+            names.append(health.SERVICE_NAME)
+        if self._config.reflection_enabled:
+            reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], self.server)
+        self.port = self.server.add_insecure_port(self._listen)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self._listen}")
+        await self.server.start()
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        log.info("server_started", listen=self._listen, port=self.port,
+                 services=[spec.name for spec in self._services])
+        return self.port
+
+    async def _set_health(self, status: int) -> None:
+        if self._health is None:
+            return
+        for name in ["", *(spec.name for spec in self._services)]:
+            await self._health.set(name, status)
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """NOT_SERVING, refuse new calls, let in-flight ones finish within the grace period."""
+        if self._stopping:
+            return
+        self._stopping = True
+        grace = self._config.shutdown_grace_s if grace_s is None else grace_s
+        log.info("server_draining", grace_s=grace)
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.stop(grace)
+        if self._on_stop is not None:
+            await self._on_stop()
+        log.info("server_stopped")
+
+    async def run_until_signal(self) -> None:
+        """Serve until SIGTERM or SIGINT, then stop gracefully."""
+        await self.start()
+        stop_requested = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop_requested.set)
+        waiter = asyncio.create_task(self.server.wait_for_termination())
+        signalled = asyncio.create_task(stop_requested.wait())
+        await asyncio.wait({waiter, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        await self.stop()
+        waiter.cancel()
+        signalled.cancel()
+
+
+def run_app(build: Callable[[], Awaitable[GrpcApp]]) -> int:
+    """Build and serve an app until a signal arrives; the process exit code (0 after a drain)."""
+
+    async def main() -> None:
+        app = await build()
+        await app.run_until_signal()
+
+    asyncio.run(main())
+    return 0
