@@ -67,7 +67,7 @@ _rpc_fields: contextvars.ContextVar[dict[str, Any] | None] = contextvars.Context
 def status_for(exc: ServiceError) -> grpc.StatusCode:
     for cls in type(exc).__mro__:
         if cls in STATUS_FOR:
-            return STATUS_FOR[cls]  # type: ignore[index]
+            return STATUS_FOR[cls]
     return grpc.StatusCode.INTERNAL
 
 
@@ -165,7 +165,7 @@ class _AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             except grpc.aio.AbortError:
                 call.status = (context.code() or grpc.StatusCode.UNKNOWN).name
                 raise
-            except Exception as exc:  # noqa: BLE001 - every failure must map to a status
+            except Exception as exc:  # every failure must map to a status
                 await _fail(context, call, exc)
             finally:
                 call.finish(fields)
@@ -186,7 +186,7 @@ class _AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             except grpc.aio.AbortError:
                 call.status = (context.code() or grpc.StatusCode.UNKNOWN).name
                 raise
-            except Exception as exc:  # noqa: BLE001 - every failure must map to a status
+            except Exception as exc:  # every failure must map to a status
                 await _fail(context, call, exc)
             finally:
                 call.finish(fields)

@@ -1,0 +1,170 @@
+"""One decode pass → the 25D fingerprint and the track facts (SPEC section 4).
+
+The decoded blocks are fed to the project's meters (``shared.loudness``, ``shared.levels``) and
+to the feature accumulators; each keeps a few numbers per analysis frame at most, so memory
+does not grow with the duration beyond that. When the stream ends the pure functions of
+``fingerprint_service.features`` turn what was collected into the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fingerprint_service.features.dynamics import dynamics_features
+from fingerprint_service.features.frames import SpectralFrames, StftFramer
+from fingerprint_service.features.rhythm import OnsetAccumulator, rhythm_features
+from fingerprint_service.features.spectral import SpectrumAccumulator
+from fingerprint_service.features.stereo import StereoAccumulator
+from fingerprint_service.features.tonal import ChromaAccumulator, HarmonicAccumulator
+from shared.audio import DEFAULT_BLOCK_FRAMES, open_audio
+from shared.errors import UnsupportedAudio
+from shared.fingerprint import ALGORITHM_VERSION, Fingerprint, TrackInfo
+from shared.hashing import sha256_bytes, sha256_file
+from shared.levels import LevelMeter
+from shared.loudness import LoudnessMeter
+
+#: The fingerprint service accepts up to 7.1 (SPEC section 3).
+MAX_CHANNELS = 8
+#: Sample rates the analysis (and the loudness meter's filters) are designed for.
+MIN_SAMPLE_RATE_HZ = 8_000
+MAX_SAMPLE_RATE_HZ = 192_000
+
+
+class FingerprintAnalyzer:
+    """Streaming analysis of one track: ``feed`` decoded blocks, then ``finish`` once."""
+
+    def __init__(self, sample_rate: int, channels: int, expected_frames: int) -> None:
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.frames = 0
+        self.loudness = LoudnessMeter(sample_rate, channels, measure_true_peak=True)
+        self.levels = LevelMeter(sample_rate, channels)
+        self.framer = StftFramer(sample_rate)
+        config = self.framer.config
+        self.spectrum = SpectrumAccumulator(config)
+        self.onsets = OnsetAccumulator(config.freqs_hz.shape[0])
+        self.chroma = ChromaAccumulator(config)
+        self.harmonic = HarmonicAccumulator(config, config.frame_count(expected_frames))
+        self.stereo = StereoAccumulator(sample_rate, channels)
+
+    def feed(self, block: NDArray[np.float64]) -> None:
+        """Add ``(n, channels)`` float64 samples."""
+        if block.shape[0] == 0:
+            return
+        self.frames += int(block.shape[0])
+        self.loudness.feed(block)
+        self.levels.feed(block)
+        self.stereo.update(block)
+        mono = block[:, 0] if self.channels == 1 else block.mean(axis=1)
+        for batch in self.framer.feed(mono):
+            self._analyse(batch)
+
+    def _analyse(self, batch: SpectralFrames) -> None:
+        self.spectrum.update(batch)
+        self.onsets.update(batch)
+        self.chroma.update(batch)
+        self.harmonic.update(batch)
+
+    def finish(self) -> Fingerprint:
+        """Flush every accumulator and compute the 25 dimensions."""
+        for batch in self.framer.finish():
+            self._analyse(batch)
+        self.harmonic.finish()
+        self.stereo.finish()
+        duration_s = self.frames / self.sample_rate
+        spectral = self.spectrum.features()
+        rhythm = rhythm_features(
+            self.onsets.envelope(), self.framer.config.frame_rate_hz, duration_s
+        )
+        dynamics = dynamics_features(
+            crest_db=self.levels.crest_db(),
+            silence_ratio=self.levels.silence_ratio(),
+            frame_rms_db=np.asarray(self.levels.frame_rms_db(), dtype=np.float64),
+            frame_peak=np.asarray(self.levels.frame_peak(), dtype=np.float64),
+            short_term_lufs=np.asarray(self.loudness.short_term_lufs(1.0), dtype=np.float64),
+        )
+        shares = spectral.band_shares
+        return Fingerprint(
+            sub_bass_share=shares[0],
+            bass_share=shares[1],
+            low_mid_share=shares[2],
+            mid_share=shares[3],
+            upper_mid_share=shares[4],
+            presence_share=shares[5],
+            air_share=shares[6],
+            lufs=float(self.loudness.integrated_lufs()),
+            crest_db=dynamics.crest_db,
+            bass_mid_ratio_db=spectral.bass_mid_ratio_db,
+            tempo_bpm=rhythm.tempo_bpm,
+            rhythm_stability=rhythm.rhythm_stability,
+            transient_density=rhythm.transient_density,
+            silence_ratio=dynamics.silence_ratio,
+            spectral_centroid_hz=spectral.spectral_centroid_hz,
+            spectral_rolloff_hz=spectral.spectral_rolloff_hz,
+            spectral_flatness=spectral.spectral_flatness,
+            harmonic_ratio=self.harmonic.harmonic_ratio(),
+            pitch_stability=self.chroma.pitch_stability(),
+            chroma_energy=self.chroma.chroma_energy(),
+            dynamic_range_variation=dynamics.dynamic_range_variation,
+            loudness_variation_db=dynamics.loudness_variation_db,
+            peak_consistency=dynamics.peak_consistency,
+            stereo_width=self.stereo.stereo_width(),
+            phase_correlation=self.stereo.phase_correlation(),
+        )
+
+
+def extract(
+    source: Path | bytes,
+    *,
+    content_sha256: str | None = None,
+    block_frames: int = DEFAULT_BLOCK_FRAMES,
+) -> tuple[Fingerprint, TrackInfo]:
+    """Fingerprint a file path or an in-memory encoded file in one streamed decode pass.
+
+    Raises ``shared.errors.UnsupportedAudio`` for anything the decoder refuses, more than
+    ``MAX_CHANNELS`` channels, or a sample rate outside 8–192 kHz. ``block_frames`` is the
+    decode block size; it does not change the result.
+    """
+    with open_audio(source, max_channels=MAX_CHANNELS) as reader:
+        info = reader.info
+        if not MIN_SAMPLE_RATE_HZ <= info.sample_rate <= MAX_SAMPLE_RATE_HZ:
+            raise UnsupportedAudio(
+                f"unsupported sample rate: {info.sample_rate} Hz "
+                f"(supported: {MIN_SAMPLE_RATE_HZ}–{MAX_SAMPLE_RATE_HZ} Hz)"
+            )
+        if content_sha256 is None:
+            content_sha256 = (
+                sha256_bytes(source) if isinstance(source, bytes) else sha256_file(Path(source))
+            )
+        analyzer = FingerprintAnalyzer(info.sample_rate, info.channels, info.frames)
+        for block in reader.blocks(block_frames):
+            analyzer.feed(block)
+    if analyzer.frames == 0:
+        raise UnsupportedAudio("cannot decode audio: the file has zero audio frames")
+    fingerprint = analyzer.finish()
+    track = TrackInfo(
+        duration_s=analyzer.frames / info.sample_rate,
+        sample_rate=info.sample_rate,
+        channels=info.channels,
+        frames=analyzer.frames,
+        content_sha256=content_sha256,
+        sample_peak_dbfs=float(analyzer.loudness.sample_peak_dbfs()),
+        true_peak_dbtp=float(analyzer.loudness.true_peak_dbtp()),
+        loudness_range_lu=float(analyzer.loudness.loudness_range_lu()),
+        codec=info.codec,
+    )
+    return fingerprint, track
+
+
+def fingerprint_to_json(fingerprint: Fingerprint, info: TrackInfo) -> str:
+    """The fingerprint and track facts as one JSON document (the ``analyze`` command's output)."""
+    document = {
+        "algorithm_version": ALGORITHM_VERSION,
+        "fingerprint": fingerprint.to_dict(),
+        "track_info": info.to_dict(),
+    }
+    return json.dumps(document, indent=2, allow_nan=False)

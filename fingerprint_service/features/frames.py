@@ -1,0 +1,167 @@
+"""Streaming short-time Fourier analysis of the mono mix (SPEC section 4, "Spectra").
+
+A Hann window of about 46 ms, rounded up to the next power of two, with a 50 % hop, at the
+track's native rate. Frame ``i`` covers samples ``[i·hop, i·hop + n_fft)``; the last frames are
+completed with zeros, and even a track shorter than one window yields one frame. Frames
+straddle decode blocks: the framer keeps the unconsumed samples and always analyses frames in
+batches of the same size, so every number it produces is independent of how the decoder split
+the audio.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.fft
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+Float32Array = NDArray[np.float32]
+
+#: Analysis window length before rounding up to a power of two (2048 samples at 44.1 kHz).
+WINDOW_S = 0.046
+#: Frames are analysed this many at a time: large enough to amortise the FFT call, small
+#: enough (a few MB at 192 kHz) to stay out of the memory budget.
+FRAMES_PER_BATCH = 256
+#: Lowest frequency of the analysis band (SPEC: shares, centroid and rolloff start at 20 Hz).
+ANALYSIS_LOW_HZ = 20.0
+#: Highest frequency of the analysis band, or Nyquist if lower.
+ANALYSIS_HIGH_HZ = 20_000.0
+#: A frame whose RMS is below this is silent (SPEC section 4).
+SILENCE_DBFS = -60.0
+SILENCE_RMS = 10.0 ** (SILENCE_DBFS / 20.0)
+
+
+@dataclass(frozen=True, slots=True)
+class StftConfig:
+    """Frame geometry for one sample rate.
+
+    ``band`` selects the rfft bins whose centre frequency lies in the analysis band
+    ``[ANALYSIS_LOW_HZ, top_hz]``; ``freqs_hz`` are the centre frequencies of those bins.
+    """
+
+    sample_rate: int
+    n_fft: int
+    hop: int
+    top_hz: float
+    band: slice
+    freqs_hz: FloatArray = field(repr=False)
+
+    @property
+    def frame_rate_hz(self) -> float:
+        return self.sample_rate / self.hop
+
+    @property
+    def bin_hz(self) -> float:
+        return self.sample_rate / self.n_fft
+
+    def frame_count(self, total_samples: int) -> int:
+        """Number of frames the framer yields for ``total_samples`` samples (at least one)."""
+        if total_samples <= self.n_fft:
+            return 1
+        return math.ceil((total_samples - self.n_fft) / self.hop) + 1
+
+
+def stft_config(sample_rate: int) -> StftConfig:
+    """Frame geometry at ``sample_rate``: n_fft = next power of two ≥ 46 ms, hop = n_fft / 2."""
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    n_fft = 1 << max(1, math.ceil(math.log2(WINDOW_S * sample_rate)))
+    top_hz = min(ANALYSIS_HIGH_HZ, sample_rate / 2.0)
+    bin_hz = sample_rate / n_fft
+    first = math.ceil(ANALYSIS_LOW_HZ / bin_hz)
+    last = math.floor(top_hz / bin_hz)
+    band = slice(first, last + 1)
+    freqs = np.arange(first, last + 1, dtype=np.float64) * bin_hz
+    return StftConfig(sample_rate, n_fft, n_fft // 2, top_hz, band, freqs)
+
+
+@dataclass(frozen=True, slots=True)
+class SpectralFrames:
+    """A batch of analysed frames.
+
+    ``power``: ``(frames, bins)`` float32 power spectrum over the analysis band, scaled so that
+    a full-scale sine centred on a bin reads 1.0 in that bin. ``rms``: ``(frames,)`` RMS of the
+    un-windowed frame samples. ``first_index``: index of the first frame in the track.
+    """
+
+    power: Float32Array
+    rms: FloatArray
+    first_index: int
+
+    @property
+    def count(self) -> int:
+        return int(self.rms.shape[0])
+
+    @property
+    def non_silent(self) -> NDArray[np.bool_]:
+        return self.rms >= SILENCE_RMS
+
+
+def analyse_frames(
+    samples: Float32Array, config: StftConfig, window: Float32Array, count: int
+) -> tuple[Float32Array, FloatArray]:
+    """Power spectra (analysis band) and RMS of ``count`` frames starting at ``samples[0]``.
+
+    ``samples`` must hold at least ``(count − 1)·hop + n_fft`` values.
+    """
+    n_fft, hop = config.n_fft, config.hop
+    frames = np.lib.stride_tricks.sliding_window_view(samples[: (count - 1) * hop + n_fft], n_fft)
+    frames = frames[::hop]
+    # n_fft = 2·hop: a frame's energy is the sum of its two half-frames' energies.
+    halves = samples[: (count + 1) * hop].astype(np.float64).reshape(count + 1, hop)
+    half_energy = np.einsum("ij,ij->i", halves, halves)
+    rms = np.sqrt((half_energy[:-1] + half_energy[1:]) / n_fft)
+    spectrum = scipy.fft.rfft(frames * window, axis=1)[:, config.band]
+    power = spectrum.real * spectrum.real
+    power += spectrum.imag * spectrum.imag
+    power *= np.float32((2.0 / float(window.sum(dtype=np.float64))) ** 2)
+    return power.astype(np.float32, copy=False), rms
+
+
+class StftFramer:
+    """Cuts a stream of mono samples into analysed frame batches; state carried across feeds."""
+
+    def __init__(self, sample_rate: int, *, frames_per_batch: int = FRAMES_PER_BATCH) -> None:
+        self.config = stft_config(sample_rate)
+        self._batch = frames_per_batch
+        self._window = np.hanning(self.config.n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
+        self._pending: Float32Array = np.zeros(0, dtype=np.float32)
+        self._next_frame = 0
+        self.total_samples = 0
+
+    def _span(self, count: int) -> int:
+        return (count - 1) * self.config.hop + self.config.n_fft
+
+    def feed(self, mono: FloatArray) -> list[SpectralFrames]:
+        """Add mono samples; return every complete batch they finish (often none)."""
+        self.total_samples += int(mono.shape[0])
+        self._pending = np.concatenate([self._pending, mono.astype(np.float32)])
+        batches: list[SpectralFrames] = []
+        need = self._span(self._batch)
+        while self._pending.shape[0] >= need:
+            batches.append(self._take(self._batch))
+        return batches
+
+    def finish(self) -> list[SpectralFrames]:
+        """Analyse the remaining frames, zero-padding the end. Call once, after the last feed."""
+        remaining = self.config.frame_count(self.total_samples) - self._next_frame
+        batches: list[SpectralFrames] = []
+        while remaining > 0:
+            count = min(self._batch, remaining)
+            shortfall = self._span(count) - self._pending.shape[0]
+            if shortfall > 0:
+                pad = np.zeros(shortfall, dtype=np.float32)
+                self._pending = np.concatenate([self._pending, pad])
+            batches.append(self._take(count))
+            remaining -= count
+        return batches
+
+    def _take(self, count: int) -> SpectralFrames:
+        power, rms = analyse_frames(self._pending, self.config, self._window, count)
+        batch = SpectralFrames(power, rms, self._next_frame)
+        self._next_frame += count
+        self._pending = self._pending[count * self.config.hop :]
+        return batch

@@ -1,0 +1,221 @@
+"""The fingerprint lookup: cache tiers, single flight and bounded worker processes.
+
+Order (SPEC section 7): DATABASE (path table: a stat plus one indexed read; else the content
+hash) → ``.25d`` SIDECAR (back-fills the database) → COMPUTED in a worker process and written
+back. Identical concurrent requests share one computation, keyed by content hash; a computation
+is shielded from its callers, so it finishes and is cached even when every caller cancels or
+times out. At most ``FINGERPRINT_QUEUE_LIMIT`` computations run or wait; beyond that new ones
+get RESOURCE_EXHAUSTED. No protobuf here: the servicer translates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import multiprocessing
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import structlog
+from fingerprint_service.sidecar import read_sidecar, write_sidecar
+
+from fingerprint_service import extractor
+from fingerprint_service.store import FingerprintStore
+from shared.config import Config
+from shared.errors import InvalidArgument, LimitExceeded, NotCached
+from shared.fingerprint import ALGORITHM_VERSION, Fingerprint, TrackInfo
+from shared.hashing import sha256_bytes, sha256_file
+from shared.tracks import LocalTrack, resolve_track
+
+log = structlog.get_logger(__name__)
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_WARM_UP_RATE = 44_100
+_WARM_UP_FRAMES = 22_050  # half a second: long enough to touch every feature path
+
+
+class Source(StrEnum):
+    DATABASE = "DATABASE"
+    SIDECAR = "SIDECAR"
+    COMPUTED = "COMPUTED"
+
+
+@dataclass(frozen=True, slots=True)
+class FingerprintResult:
+    fingerprint: Fingerprint
+    info: TrackInfo
+    source: Source
+    compute_ms: float
+    algorithm_version: int = ALGORITHM_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class TrackQuery:
+    """Exactly one of the three ways to name a track (TrackRef's oneof)."""
+
+    path: str | None = None
+    content: bytes | None = None
+    content_sha256: str | None = None
+
+
+def _compute(source: Path | bytes, content_sha256: str) -> tuple[Fingerprint, TrackInfo, float]:
+    """Runs in a worker process: decode, extract, and time it."""
+    started = time.perf_counter()
+    fingerprint, info = extractor.extract(source, content_sha256=content_sha256)
+    return fingerprint, info, (time.perf_counter() - started) * 1000.0
+
+
+def _warm_up() -> None:
+    """Run one tiny extraction so a worker has imported and initialised everything before the
+    first real request needs it (a cold worker costs about a second)."""
+    buffer = io.BytesIO()
+    sf.write(buffer, np.zeros((_WARM_UP_FRAMES, 2)), _WARM_UP_RATE, format="WAV")
+    extractor.extract(buffer.getvalue(), content_sha256="0" * 64)
+
+
+def make_worker_pool(workers: int) -> ProcessPoolExecutor:
+    # forkserver: workers never inherit the gRPC server's threads (fork after grpc init is unsafe).
+    return ProcessPoolExecutor(max_workers=workers,
+                               mp_context=multiprocessing.get_context("forkserver"))
+
+
+class FingerprintService:
+    def __init__(
+        self,
+        config: Config,
+        store: FingerprintStore,
+        pool_factory: Callable[[], Executor] | None = None,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._pool_factory = pool_factory or (lambda: make_worker_pool(config.fingerprint_workers))
+        self._pool = self._pool_factory()
+        self._inflight: dict[str, asyncio.Task[FingerprintResult]] = {}
+        #: Computations started since start-up (tests and metrics read it).
+        self.computations = 0
+
+    async def warm_up(self) -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self._pool, _warm_up)
+                               for _ in range(self._config.fingerprint_workers)))
+
+    async def close(self) -> None:
+        if self._inflight:
+            await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        await asyncio.to_thread(self._store.close)
+
+    async def get(
+        self, query: TrackQuery, *, cached_only: bool = False, force_recompute: bool = False
+    ) -> FingerprintResult:
+        if cached_only and force_recompute:
+            raise InvalidArgument("cached_only and force_recompute cannot both be set")
+        if query.content_sha256 is not None:
+            return await self._by_hash(query.content_sha256)
+        track = await asyncio.to_thread(
+            resolve_track, self._config.media_root, path=query.path, content=query.content,
+            max_content_bytes=self._config.max_content_bytes,
+        )
+        if not force_recompute:
+            cached = await asyncio.to_thread(self._cached, track)
+            if cached is not None:
+                return cached
+        content_sha256 = await asyncio.to_thread(_hash_of, track)
+        if not force_recompute:
+            stored = await asyncio.to_thread(self._store.lookup_hash, content_sha256)
+            if stored is not None:
+                await asyncio.to_thread(self._remember_path, track, content_sha256)
+                return FingerprintResult(stored.fingerprint, stored.info, Source.DATABASE,
+                                         stored.compute_ms, stored.algorithm_version)
+        if cached_only:
+            raise NotCached(f"no cached fingerprint for {track.describe()}")
+        return await self._computed(track, content_sha256, force=force_recompute)
+
+    async def _by_hash(self, content_sha256: str) -> FingerprintResult:
+        digest = content_sha256.strip().lower()
+        if not _SHA256_HEX.match(digest):
+            raise InvalidArgument("track.content_sha256 must be 64 hexadecimal characters")
+        stored = await asyncio.to_thread(self._store.lookup_hash, digest)
+        if stored is None:
+            raise NotCached(f"no cached fingerprint for content {digest}")
+        return FingerprintResult(stored.fingerprint, stored.info, Source.DATABASE,
+                                 stored.compute_ms, stored.algorithm_version)
+
+    def _cached(self, track: LocalTrack) -> FingerprintResult | None:
+        """DATABASE by path (no hashing), then a valid sidecar (which back-fills the DB)."""
+        if track.relative_path is None or track.mtime_ns is None:
+            return None
+        stored = self._store.lookup_path(track.relative_path, track.size, track.mtime_ns)
+        if stored is not None:
+            return FingerprintResult(stored.fingerprint, stored.info, Source.DATABASE,
+                                     stored.compute_ms, stored.algorithm_version)
+        assert isinstance(track.source, Path)
+        sidecar = read_sidecar(track.source, track.size, track.mtime_ns, ALGORITHM_VERSION)
+        if sidecar is None:
+            return None
+        fingerprint, info = sidecar
+        self._store.save(fingerprint, info, compute_ms=0.0,
+                         path=(track.relative_path, track.size, track.mtime_ns))
+        return FingerprintResult(fingerprint, info, Source.SIDECAR, 0.0)
+
+    def _remember_path(self, track: LocalTrack, content_sha256: str) -> None:
+        if track.relative_path is not None and track.mtime_ns is not None:
+            self._store.remember_path(track.relative_path, track.size, track.mtime_ns,
+                                      content_sha256)
+
+    async def _computed(self, track: LocalTrack, content_sha256: str, *, force: bool
+                        ) -> FingerprintResult:
+        task = self._inflight.get(content_sha256)
+        joined = task is not None
+        if task is None:
+            if len(self._inflight) >= self._config.fingerprint_queue_limit:
+                raise LimitExceeded(
+                    f"too many fingerprint computations in progress (limit "
+                    f"{self._config.fingerprint_queue_limit}); retry later"
+                )
+            task = asyncio.create_task(self._compute_and_store(track, content_sha256))
+            self._inflight[content_sha256] = task
+            task.add_done_callback(lambda _: self._inflight.pop(content_sha256, None))
+        # Shielded: a caller that cancels or times out does not stop the computation.
+        result = await asyncio.shield(task)
+        if joined and not force:
+            await asyncio.to_thread(self._remember_path, track, content_sha256)
+        return result
+
+    async def _compute_and_store(self, track: LocalTrack, content_sha256: str
+                                 ) -> FingerprintResult:
+        self.computations += 1
+        loop = asyncio.get_running_loop()
+        try:
+            fingerprint, info, compute_ms = await loop.run_in_executor(
+                self._pool, _compute, track.source, content_sha256)
+        except BrokenProcessPool:
+            # A worker died (e.g. killed by the OOM killer): replace the pool, fail this one call.
+            log.error("fingerprint_worker_pool_broken", track=track.describe())
+            self._pool = self._pool_factory()
+            raise
+        path = None
+        if track.relative_path is not None and track.mtime_ns is not None:
+            path = (track.relative_path, track.size, track.mtime_ns)
+        await asyncio.to_thread(self._store.save, fingerprint, info, compute_ms=compute_ms,
+                                path=path)
+        if self._config.fingerprint_write_sidecars and isinstance(track.source, Path):
+            assert track.mtime_ns is not None
+            await asyncio.to_thread(write_sidecar, track.source, fingerprint, info, track.size,
+                                    track.mtime_ns, ALGORITHM_VERSION)
+        log.info("fingerprint_computed", track=track.describe(), compute_ms=round(compute_ms, 1))
+        return FingerprintResult(fingerprint, info, Source.COMPUTED, compute_ms)
+
+
+def _hash_of(track: LocalTrack) -> str:
+    if isinstance(track.source, bytes):
+        return sha256_bytes(track.source)
+    return sha256_file(track.source)

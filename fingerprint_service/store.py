@@ -1,0 +1,528 @@
+"""The fingerprint cache: the DATABASE tier of SPEC section 7, on SQLite or PostgreSQL via peewee.
+
+``DATABASE_URL`` picks the backend:
+
+- ``sqlite:///cache.sqlite3`` (relative to the working directory at start-up) or
+  ``sqlite:////var/lib/fingerprint/cache.sqlite3`` (absolute: the path follows ``sqlite:///``).
+  Missing parent directories are created. WAL journal, synchronous=NORMAL, a busy timeout and
+  foreign keys are set on every connection.
+- ``postgresql://user:pass@host:port/db`` (or ``postgres://``; query parameters such as
+  ``sslmode`` go to libpq) for a cache shared by several replicas. Needs psycopg2
+  (``pip install '.[postgres]'``); it is only imported when such a URL is used.
+
+Schema (version ``SCHEMA_VERSION``, recorded in ``schema_meta``):
+
+- ``fingerprints``: primary key (content_sha256, algorithm_version), the 25 dimensions, the
+  TrackInfo fields, computed_at (UTC) and compute_ms.
+- ``paths``: primary key path (relative to the media root), size, mtime_ns, content_sha256, so a
+  warm lookup needs a ``stat`` and one indexed join instead of re-hashing the file.
+
+The 25 dimensions live in one JSON text column (``features_json``, an object keyed by field
+name) rather than 25 float columns: what the dimensions are belongs to ``algorithm_version``,
+which is already part of the key, so a future algorithm that adds or renames a dimension writes
+rows of its own shape without a schema migration on every replica's database. Python floats
+round-trip exactly through JSON, and both backends can still query it (``json_extract`` /
+``->>``). TrackInfo facts are stable and stay typed columns.
+
+Failure policy: the cache is an accelerator, never a dependency. When the database is unusable
+(unwritable location, locked past the busy timeout, corrupt file, unreachable server, a schema
+newer than this code) every method returns as if the cache were empty (lookups give None, saves
+are skipped), ``healthy`` turns False, one event is logged per state change, and a (re)connect is
+tried again at most every ``retry_interval_s``. The store never deletes, truncates or repairs a
+database file; SQLite itself refuses to write into a file that is not a database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+
+import peewee
+import structlog
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+
+from shared.errors import StoreUnavailable
+from shared.fingerprint import ALGORITHM_VERSION, Fingerprint, TrackInfo
+
+#: Version of the table layout below; bump it (and add a migration) whenever the layout changes.
+SCHEMA_VERSION = 1
+
+#: How long one statement may wait for a lock held by another connection or process.
+DEFAULT_BUSY_TIMEOUT_S = 5.0
+
+#: How often a degraded store tries the database again ("at most every few seconds").
+DEFAULT_RETRY_INTERVAL_S = 5.0
+
+#: A PostgreSQL server that does not answer must not stall a request for the TCP timeout.
+POSTGRES_CONNECT_TIMEOUT_S = 3
+
+#: pg_advisory_xact_lock key serialising schema creation between replicas starting together
+#: (concurrent CREATE TABLE IF NOT EXISTS can otherwise fail on PostgreSQL's catalog).
+_SCHEMA_LOCK_KEY = 0x25D_F1_5C_4E
+
+#: Errors that mean "the database is unusable right now", as opposed to a bug in the caller.
+_DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    peewee.PeeweeException,
+    sqlite3.Error,
+    OSError,
+    StoreUnavailable,
+)
+
+#: Errors from decoding one stored row whose content is not what this code wrote.
+_ROW_ERRORS = (ValueError, TypeError, KeyError)
+
+_T = TypeVar("_T")
+
+#: playhouse.pool is untyped; a pooled peewee database (SQLite or PostgreSQL).
+_PooledDatabase = Any
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class StoredFingerprint:
+    """A cached fingerprint with the facts stored beside it."""
+
+    fingerprint: Fingerprint
+    info: TrackInfo
+    algorithm_version: int
+    compute_ms: float
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A parsed ``DATABASE_URL``: enough to build the peewee database and to name it in logs."""
+
+    backend: str  # "sqlite" | "postgresql"
+    location: str  # SQLite file path, or the PostgreSQL URL as libpq takes it
+    redacted: str  # for logs: never contains a password
+    options: dict[str, str]
+
+
+def _parse_database_url(url: str) -> _Target:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        if parts.netloc:
+            raise StoreUnavailable(
+                f"DATABASE_URL {url!r}: a SQLite URL has no host; use sqlite:///relative/path "
+                "or sqlite:////absolute/path"
+            )
+        if parts.query:
+            raise StoreUnavailable(f"DATABASE_URL {url!r}: SQLite URLs take no query parameters")
+        file = unquote(parts.path[1:])
+        if not file or file == ":memory:":
+            raise StoreUnavailable(f"DATABASE_URL {url!r}: name a database file")
+        path = str(Path(file).absolute())
+        return _Target("sqlite", path, f"sqlite:///{path}", {})
+    if scheme in ("postgresql", "postgres"):
+        location = urlunsplit(("postgresql", *parts[1:]))
+        host = parts.hostname or ""
+        user = f"{parts.username}@" if parts.username else ""
+        port = f":{parts.port}" if parts.port else ""
+        redacted = f"postgresql://{user}{host}{port}{parts.path}"
+        return _Target("postgresql", location, redacted, dict(parse_qsl(parts.query)))
+    raise StoreUnavailable(
+        f"DATABASE_URL must start with sqlite:/// or postgresql://, got {scheme or 'no'} scheme"
+    )
+
+
+def _open_database(target: _Target, busy_timeout_s: float) -> _PooledDatabase:
+    """Build (without connecting) a pooled peewee database: each operation checks a connection
+    out and back in, so any thread may run any operation and ``close`` reaches them all."""
+    if target.backend == "sqlite":
+        return PooledSqliteDatabase(
+            target.location,
+            pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1},
+            timeout=busy_timeout_s,
+            # Pooled connections move between threads; the pool never shares one at a time.
+            check_same_thread=False,
+            # Writers take the lock up front, so a WAL snapshot never has to be upgraded.
+            lock_type="IMMEDIATE",
+            max_connections=None,
+            autoconnect=False,
+        )
+    if importlib.util.find_spec("psycopg2") is None:
+        raise StoreUnavailable(
+            "DATABASE_URL is a postgresql:// URL but psycopg2 is not installed "
+            "(pip install '.[postgres]')"
+        )
+    connect_args: dict[str, Any] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
+    if "options" not in target.options:
+        # Mirrors SQLite's busy timeout: no statement waits on a lock for longer.
+        connect_args["options"] = f"-c statement_timeout={round(busy_timeout_s * 1000)}"
+    return PooledPostgresqlDatabase(
+        target.location, max_connections=None, autoconnect=False, **connect_args
+    )
+
+
+class _Tables:
+    """The peewee models, bound to one database (a process may hold several stores)."""
+
+    def __init__(self, db: _PooledDatabase) -> None:
+        class Base(peewee.Model):
+            class Meta:
+                database = db
+
+        class SchemaMeta(Base):
+            id = peewee.IntegerField(primary_key=True)
+            schema_version = peewee.IntegerField()
+
+            class Meta:
+                table_name = "schema_meta"
+
+        class FingerprintRow(Base):
+            content_sha256 = peewee.TextField()
+            algorithm_version = peewee.IntegerField()
+            features_json = peewee.TextField()
+            duration_s = peewee.DoubleField()
+            sample_rate = peewee.IntegerField()
+            channels = peewee.IntegerField()
+            frames = peewee.BigIntegerField()
+            sample_peak_dbfs = peewee.DoubleField()
+            true_peak_dbtp = peewee.DoubleField()
+            loudness_range_lu = peewee.DoubleField()
+            codec = peewee.TextField()
+            computed_at = peewee.DateTimeField()
+            compute_ms = peewee.DoubleField()
+
+            class Meta:
+                table_name = "fingerprints"
+                primary_key = peewee.CompositeKey("content_sha256", "algorithm_version")
+
+        class PathRow(Base):
+            path = peewee.TextField(primary_key=True)
+            size = peewee.BigIntegerField()
+            mtime_ns = peewee.BigIntegerField()
+            content_sha256 = peewee.TextField()
+
+            class Meta:
+                table_name = "paths"
+
+        self.db = db
+        self.schema_meta: Any = SchemaMeta
+        self.fingerprints: Any = FingerprintRow
+        self.paths: Any = PathRow
+
+
+class FingerprintStore:
+    """Fingerprint rows keyed by (content SHA-256, algorithm version), plus the path → hash map.
+
+    Thread-safe. The constructor never raises: an unusable database leaves the store degraded
+    (``healthy`` False) and it keeps trying to recover, at most every ``retry_interval_s``.
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        algorithm_version: int = ALGORITHM_VERSION,
+        busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+        retry_interval_s: float = DEFAULT_RETRY_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._algorithm_version = algorithm_version
+        self._busy_timeout_s = busy_timeout_s
+        self._retry_interval_s = retry_interval_s
+        self._clock = clock
+        self._state_lock = threading.Lock()
+        self._healthy = False
+        self._reported: bool | None = None  # the state last logged; None before the first
+        self._reason: str | None = None
+        self._next_attempt_at = -math.inf
+        self._closed = False
+        self._db: _PooledDatabase | None = None
+        self._tables: _Tables | None = None
+        self._target: _Target | None = None
+        try:
+            self._target = _parse_database_url(database_url)
+        except StoreUnavailable as exc:
+            self._mark_degraded(exc)
+            return
+        self._usable()
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def healthy(self) -> bool:
+        """True while the database answers; False while degraded (no database access)."""
+        return self._healthy
+
+    @property
+    def degraded_reason(self) -> str | None:
+        """Why the store is degraded, or None while healthy."""
+        return None if self._healthy else self._reason
+
+    @property
+    def backend(self) -> str | None:
+        """The backend, "sqlite" or "postgresql"; None when ``DATABASE_URL`` is unparsable."""
+        return self._target.backend if self._target else None
+
+    @property
+    def algorithm_version(self) -> int:
+        return self._algorithm_version
+
+    def _usable(self) -> bool:
+        """Whether an operation may touch the database now; reconnects when a retry is due.
+
+        Only one thread makes a recovery attempt; the others treat the store as degraded until
+        it succeeds, so a locked or unreachable database costs one timeout per retry interval.
+        """
+        with self._state_lock:
+            if self._closed or self._target is None:
+                return False
+            if self._healthy:
+                return True
+            now = self._clock()
+            if now < self._next_attempt_at:
+                return False
+            self._next_attempt_at = now + self._retry_interval_s
+        try:
+            self._connect()
+        except _DATABASE_ERRORS as exc:
+            self._mark_degraded(exc)
+            return False
+        self._mark_healthy()
+        return True
+
+    def _connect(self) -> None:
+        assert self._target is not None
+        if self._db is None:
+            if self._target.backend == "sqlite":
+                Path(self._target.location).parent.mkdir(parents=True, exist_ok=True)
+            db = _open_database(self._target, self._busy_timeout_s)
+            self._tables = _Tables(db)
+            self._db = db
+        else:
+            # Connections pooled before the failure may be stale (e.g. a replaced file).
+            self._db.close_idle()
+        with self._db.connection_context():
+            self._ensure_schema()
+
+    def _ensure_schema(self) -> None:
+        """Create missing tables and record the schema version; refuse a newer schema."""
+        assert self._db is not None and self._tables is not None
+        db, tables = self._db, self._tables
+        with db.atomic():
+            if self.backend == "postgresql":
+                db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
+            found: int | None = None
+            if db.table_exists("schema_meta"):
+                row = tables.schema_meta.get_or_none(tables.schema_meta.id == 1)
+                found = None if row is None else int(row.schema_version)
+            if found is not None and found > SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"the cache database has schema version {found}, newer than the "
+                    f"{SCHEMA_VERSION} this service understands; upgrade the service or point "
+                    "DATABASE_URL elsewhere (nothing was changed)"
+                )
+            if found is not None and found < SCHEMA_VERSION:
+                # No older layout has ever shipped; a migration goes here when one does.
+                raise StoreUnavailable(
+                    f"the cache database has schema version {found} and no migration to "
+                    f"{SCHEMA_VERSION} exists (nothing was changed)"
+                )
+            db.create_tables([tables.schema_meta, tables.fingerprints, tables.paths], safe=True)
+            if found is None:
+                tables.schema_meta.insert(
+                    id=1, schema_version=SCHEMA_VERSION
+                ).on_conflict_ignore().execute()
+
+    def _mark_healthy(self) -> None:
+        with self._state_lock:
+            self._healthy = True
+            self._reason = None
+            changed = self._reported is not True
+            self._reported = True
+        if changed:
+            log.info(
+                "fingerprint_store.healthy",
+                backend=self.backend,
+                database=self._target.redacted if self._target else None,
+                schema_version=SCHEMA_VERSION,
+                algorithm_version=self._algorithm_version,
+            )
+
+    def _mark_degraded(self, exc: BaseException) -> None:
+        reason = f"{type(exc).__name__}: {exc}".strip()
+        with self._state_lock:
+            self._healthy = False
+            self._reason = reason
+            self._next_attempt_at = max(
+                self._next_attempt_at, self._clock() + self._retry_interval_s
+            )
+            changed = self._reported is not False
+            self._reported = False
+        if changed:
+            log.warning(
+                "fingerprint_store.degraded",
+                backend=self.backend,
+                database=self._target.redacted if self._target else None,
+                reason=reason,
+                retry_interval_s=self._retry_interval_s,
+            )
+
+    def _run(self, operation: Callable[[_Tables], _T]) -> _T | None:
+        """Run ``operation`` on a pooled connection; None when the database is unusable."""
+        if not self._usable():
+            return None
+        db, tables = self._db, self._tables
+        assert db is not None and tables is not None
+        try:
+            with db.connection_context():
+                return operation(tables)
+        except _DATABASE_ERRORS as exc:
+            self._mark_degraded(exc)
+            return None
+
+    # -- API ---------------------------------------------------------------------------------
+
+    def lookup_path(self, path: str, size: int, mtime_ns: int) -> StoredFingerprint | None:
+        """The current-version fingerprint of ``path``, if it was stored for exactly this
+        ``size`` and ``mtime_ns`` (a changed file misses); one indexed join."""
+
+        def query(t: _Tables) -> dict[str, Any] | None:
+            fp, paths = t.fingerprints, t.paths
+            row: dict[str, Any] | None = (
+                fp.select(fp)
+                .join(paths, on=(paths.content_sha256 == fp.content_sha256))
+                .where(
+                    (paths.path == path)
+                    & (paths.size == size)
+                    & (paths.mtime_ns == mtime_ns)
+                    & (fp.algorithm_version == self._algorithm_version)
+                )
+                .dicts()
+                .first()
+            )
+            return row
+
+        return self._decode(self._run(query))
+
+    def lookup_hash(self, content_sha256: str) -> StoredFingerprint | None:
+        """The current-version fingerprint of the content with this SHA-256, if stored."""
+
+        def query(t: _Tables) -> dict[str, Any] | None:
+            fp = t.fingerprints
+            row: dict[str, Any] | None = (
+                fp.select()
+                .where(
+                    (fp.content_sha256 == content_sha256)
+                    & (fp.algorithm_version == self._algorithm_version)
+                )
+                .dicts()
+                .first()
+            )
+            return row
+
+        return self._decode(self._run(query))
+
+    def save(
+        self,
+        fingerprint: Fingerprint,
+        info: TrackInfo,
+        *,
+        compute_ms: float,
+        path: tuple[str, int, int] | None = None,
+    ) -> None:
+        """Upsert the row keyed by (info.content_sha256, algorithm version) and, when given, the
+        (path, size, mtime_ns) → hash mapping, in one transaction. Skipped while degraded.
+
+        Raises ValueError for a non-finite fingerprint: SPEC section 4 guarantees finite values,
+        and a stored NaN would poison every later play of the track.
+        """
+        row = {
+            "content_sha256": info.content_sha256,
+            "algorithm_version": self._algorithm_version,
+            "features_json": json.dumps(
+                fingerprint.to_dict(), allow_nan=False, separators=(",", ":")
+            ),
+            "duration_s": info.duration_s,
+            "sample_rate": info.sample_rate,
+            "channels": info.channels,
+            "frames": info.frames,
+            "sample_peak_dbfs": info.sample_peak_dbfs,
+            "true_peak_dbtp": info.true_peak_dbtp,
+            "loudness_range_lu": info.loudness_range_lu,
+            "codec": info.codec,
+            "computed_at": datetime.now(UTC).replace(tzinfo=None),
+            "compute_ms": compute_ms,
+        }
+
+        def write(t: _Tables) -> None:
+            fp = t.fingerprints
+            with t.db.atomic():
+                fp.insert(row).on_conflict(
+                    conflict_target=[fp.content_sha256, fp.algorithm_version],
+                    preserve=[
+                        getattr(fp, name)
+                        for name in row
+                        if name not in ("content_sha256", "algorithm_version")
+                    ],
+                ).execute()
+                if path is not None:
+                    _upsert_path(t, *path, info.content_sha256)
+
+        self._run(write)
+
+    def remember_path(self, path: str, size: int, mtime_ns: int, content_sha256: str) -> None:
+        """Map (path, size, mtime_ns) to a content hash, replacing what the path mapped to."""
+        self._run(lambda t: _upsert_path(t, path, size, mtime_ns, content_sha256))
+
+    def count_rows(self) -> int:
+        """Fingerprint rows of every algorithm version; 0 while degraded."""
+        count: int | None = self._run(lambda t: int(t.fingerprints.select().count()))
+        return count or 0
+
+    def close(self) -> None:
+        """Close every pooled connection; later calls behave as degraded, without logging."""
+        with self._state_lock:
+            self._closed = True
+            self._healthy = False
+            self._reason = "closed"
+        if self._db is not None:
+            with contextlib.suppress(*_DATABASE_ERRORS):
+                self._db.close_all()
+
+    # -- rows --------------------------------------------------------------------------------
+
+    def _decode(self, row: dict[str, Any] | None) -> StoredFingerprint | None:
+        """A stored row as domain objects; None (a miss, so it gets recomputed and overwritten)
+        when the row is not something this code could have written."""
+        if row is None:
+            return None
+        try:
+            return StoredFingerprint(
+                fingerprint=Fingerprint.from_dict(json.loads(row["features_json"])),
+                info=TrackInfo.from_dict(row),
+                algorithm_version=int(row["algorithm_version"]),
+                compute_ms=float(row["compute_ms"]),
+            )
+        except _ROW_ERRORS as exc:
+            log.warning(
+                "fingerprint_store.unreadable_row",
+                content_sha256=row.get("content_sha256"),
+                reason=f"{type(exc).__name__}: {exc}",
+            )
+            return None
+
+
+def _upsert_path(t: _Tables, path: str, size: int, mtime_ns: int, content_sha256: str) -> None:
+    paths = t.paths
+    paths.insert(
+        path=path, size=size, mtime_ns=mtime_ns, content_sha256=content_sha256
+    ).on_conflict(
+        conflict_target=[paths.path],
+        preserve=[paths.size, paths.mtime_ns, paths.content_sha256],
+    ).execute()

@@ -1,0 +1,87 @@
+"""The mastering chain (SPEC section 6): the plan turned into an ordered list of named stages.
+
+DC/subsonic high-pass → tonal EQ → LWRP dynamics (expander, compressor or none) → mid/side
+width → static gain → true-peak limiter. Encoding (and dither) is the engine's last step, not a
+stage: it turns floats into bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mastering_service.chain.dynamics import Bypass, GentleCompressor, TransientExpander
+from mastering_service.chain.gain import StaticGain
+from mastering_service.chain.highpass import HighPass
+from mastering_service.chain.limiter import TruePeakLimiter
+from mastering_service.chain.stage import Block, Stage
+from mastering_service.chain.tonal_eq import TonalEQ
+from mastering_service.chain.width import MidSideWidth
+
+if TYPE_CHECKING:
+    from mastering_service.lwrp import MasteringPlan
+
+#: Subsonic/DC cut-off of the first stage.
+HIGHPASS_CUTOFF_HZ = 20.0
+#: The compressor is gentle and slow (SPEC section 5): a low ratio, an attack slow enough to let
+#: transients through, a release long enough not to pump.
+COMPRESSOR_RATIO = 2.0
+COMPRESSOR_ATTACK_MS = 30.0
+COMPRESSOR_RELEASE_MS = 400.0
+#: The compressor's threshold sits this far under the input true peak per dB of wanted
+#: reduction: at ratio 2 a level 2·R over the threshold is reduced by R.
+COMPRESSOR_THRESHOLD_PER_DB = COMPRESSOR_RATIO / (COMPRESSOR_RATIO - 1.0)
+#: Amounts below this count as off (a stage doing nothing costs time and rounding).
+NEGLIGIBLE = 1e-6
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Ordered named stages; ``process`` runs a block through all of them."""
+
+    stages: tuple[tuple[str, Stage], ...]
+
+    @property
+    def latency_frames(self) -> int:
+        return sum(stage.latency_frames for _, stage in self.stages)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.stages)
+
+    def process(self, block: Block) -> Block:
+        for _, stage in self.stages:
+            block = stage.process(block)
+        return block
+
+
+def _dynamics(plan: MasteringPlan, sample_rate: int, channels: int) -> Stage:
+    if plan.expansion_amount > NEGLIGIBLE:
+        return TransientExpander(sample_rate, channels, plan.expansion_amount)
+    reduction_db = plan.compressor_reduction_db
+    if reduction_db > NEGLIGIBLE:
+        return GentleCompressor(
+            sample_rate,
+            channels,
+            threshold_dbfs=plan.input_true_peak_dbtp - COMPRESSOR_THRESHOLD_PER_DB * reduction_db,
+            ratio=COMPRESSOR_RATIO,
+            attack_ms=COMPRESSOR_ATTACK_MS,
+            release_ms=COMPRESSOR_RELEASE_MS,
+            max_reduction_db=reduction_db,
+        )
+    return Bypass()
+
+
+def build_chain(plan: MasteringPlan, sample_rate: int, channels: int) -> Chain:
+    """The stages for ``plan`` at the track's own rate and channel count."""
+    stages: tuple[tuple[str, Stage], ...] = (
+        ("highpass", HighPass(sample_rate, channels, cutoff_hz=HIGHPASS_CUTOFF_HZ)),
+        ("tonal_eq", TonalEQ(sample_rate, channels, plan.low_shelf_gain_db,
+                             plan.high_shelf_gain_db)),
+        ("dynamics", _dynamics(plan, sample_rate, channels)),
+        ("width", MidSideWidth(channels, plan.side_gain_db)),
+        ("gain", StaticGain(plan.gain_db)),
+        ("limiter", TruePeakLimiter(sample_rate, channels, plan.true_peak_ceiling_dbtp,
+                                    plan.limiter_release_ms)),
+    )
+    return Chain(stages)

@@ -1,0 +1,53 @@
+"""The contract every stage of the mastering chain keeps, and the few helpers they share.
+
+A stage turns a ``(frames, channels)`` float64 block into a block of the same shape. Its state
+lives in plain fields and is carried from one call to the next, so the output never depends on
+how the track was cut into blocks (a block may even be empty). Only the limiter delays its
+output; it says by how much in ``latency_frames`` so the engine can compensate exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+Block = NDArray[np.float64]
+
+
+class Stage(Protocol):
+    #: Frames by which the output lags the input (0 for every stage but the limiter).
+    latency_frames: int
+
+    def process(self, block: Block) -> Block:
+        """``(n, channels)`` → ``(n, channels)``; ``n`` may be 0."""
+        ...
+
+
+def db_to_gain(gain_db: float) -> float:
+    """Decibels (20·log10) to a linear amplitude factor."""
+    return 10.0 ** (gain_db / 20.0)
+
+
+def check_finite(name: str, value: float) -> float:
+    """``value`` as a float, or ValueError naming ``name`` when it is NaN or infinite."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return number
+
+
+def check_channels(channels: int) -> int:
+    if channels < 1:
+        raise ValueError(f"channels must be at least 1, got {channels}")
+    return channels
+
+
+def as_block(block: NDArray[np.float64], channels: int) -> Block:
+    """``block`` as a float64 ``(frames, channels)`` array, or ValueError on the wrong shape."""
+    array = np.asarray(block, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != channels:
+        raise ValueError(f"expected a (frames, {channels}) block, got shape {array.shape}")
+    return array

@@ -1,0 +1,123 @@
+"""Command-line client: ``python -m mastering_service.client master PATH -o out.wav``.
+
+Streams a mastered track from a running mastering service into a WAV file, shows progress on
+stderr, and prints the plan and the summary as JSON on stdout. PATH is relative to the server's
+media root; ``--upload`` sends a local file's bytes instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+
+from shared.proto.mastering.v1 import mastering_pb2 as pb
+from shared.proto.mastering.v1 import mastering_pb2_grpc as pb_grpc
+
+_ENCODINGS = {"s16": pb.PCM_S16LE, "s24": pb.PCM_S24LE, "f32": pb.PCM_F32LE}
+_MAX_MESSAGE_BYTES = 64 << 20
+_PROGRESS_INTERVAL_S = 0.2
+
+
+def build_request(args: argparse.Namespace) -> pb.MasterTrackRequest:
+    track = (pb.TrackRef(content=Path(args.track).read_bytes()) if args.upload
+             else pb.TrackRef(path=args.track))
+    request = pb.MasterTrackRequest(track=track, encoding=_ENCODINGS[args.encoding],
+                                    container=pb.WAV, start_s=args.start_s,
+                                    chunk_frames=args.chunk_frames)
+    if args.target_lufs is not None:
+        request.target_lufs = args.target_lufs
+    if args.ceiling_dbtp is not None:
+        request.true_peak_ceiling_dbtp = args.ceiling_dbtp
+    if args.intensity is not None:
+        request.intensity = args.intensity
+    if args.fingerprint_timeout_ms is not None:
+        request.fingerprint_timeout_ms = args.fingerprint_timeout_ms
+    return request
+
+
+def master_to_file(
+    target: str, request: pb.MasterTrackRequest, out_path: Path, *, timeout_s: float | None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run one MasterTrack call, write the WAV, return {"plan": …, "summary": …}."""
+    options = [("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+               ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES)]
+    header: pb.StreamHeader | None = None
+    summary: pb.StreamSummary | None = None
+    frames_done = 0
+    last_report = 0.0
+    with grpc.insecure_channel(target, options=options) as channel:
+        stub = pb_grpc.MasteringServiceStub(channel)
+        tmp_path = out_path.with_name(out_path.name + ".part")
+        with tmp_path.open("wb") as out:
+            for message in stub.MasterTrack(request, timeout=timeout_s):
+                kind = message.WhichOneof("event")
+                if kind == "header":
+                    header = message.header
+                elif kind == "chunk":
+                    out.write(message.chunk.pcm)
+                    if header is not None:
+                        bytes_per_frame = header.channels * {pb.PCM_S16LE: 2, pb.PCM_S24LE: 3,
+                                                             pb.PCM_F32LE: 4}[header.encoding]
+                        frames_done = message.chunk.start_frame + (
+                            len(message.chunk.pcm) // bytes_per_frame)
+                        now = time.monotonic()
+                        if progress and now - last_report > _PROGRESS_INTERVAL_S:
+                            share = frames_done / max(1, header.total_frames)
+                            print(f"\rmastering {share:6.1%}", end="", file=sys.stderr)
+                            last_report = now
+                elif kind == "summary":
+                    summary = message.summary
+        tmp_path.replace(out_path)
+    if progress:
+        print("\rmastering 100.0%", file=sys.stderr)
+    if header is None or summary is None:
+        raise RuntimeError("the stream ended without a header and a summary")
+    as_dict = {"preserving_proto_field_name": True, "always_print_fields_with_no_presence": True}
+    return {"plan": MessageToDict(header.plan, **as_dict),
+            "summary": MessageToDict(summary, **as_dict),
+            "output": str(out_path)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mastering_service.client",
+                                     description="stream a mastered track into a WAV file")
+    commands = parser.add_subparsers(dest="command", required=True)
+    master = commands.add_parser("master", help="master one track")
+    master.add_argument("track", help="path relative to the server's media root "
+                                      "(or a local file with --upload)")
+    master.add_argument("-o", "--output", required=True, type=Path, help="WAV file to write")
+    master.add_argument("--target", default="localhost:50052", help="mastering service address")
+    master.add_argument("--upload", action="store_true", help="send the file's bytes")
+    master.add_argument("--target-lufs", type=float)
+    master.add_argument("--ceiling-dbtp", type=float)
+    master.add_argument("--intensity", type=float)
+    master.add_argument("--encoding", choices=sorted(_ENCODINGS), default="s16")
+    master.add_argument("--start-s", type=float, default=0.0)
+    master.add_argument("--chunk-frames", type=int, default=0)
+    master.add_argument("--fingerprint-timeout-ms", type=int)
+    master.add_argument("--timeout-s", type=float, default=None, help="overall deadline")
+    args = parser.parse_args(argv)
+    try:
+        result = master_to_file(args.target, build_request(args), args.output,
+                                timeout_s=args.timeout_s)
+    except grpc.RpcError as error:
+        print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

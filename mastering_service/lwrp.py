@@ -1,0 +1,603 @@
+"""2D LWRP — the Loudness-War Restraint Principle (SPEC section 5): how to master one track.
+
+A pure function of the input's integrated loudness L (LUFS), crest factor C (dB), true peak and
+(when there is one) its 25D fingerprint. The category label uses the hard thresholds; every
+number is a continuous function of (L, C): the processing owned by a category fades in over one
+dB/LU on its own side of each threshold, so −12.01 and −11.99 LUFS get near-identical plans
+and no quiet-side boost ever reaches loud material.
+
+The plan is fixed before the first sample and there is no pre-pass over the whole track, so the
+static gain has to *predict* what the other stages do to the loudness. The prediction
+(``_predict``) adds up, in LU:
+
+* tonal EQ and high-pass: the fingerprint's seven band shares (power), each weighted by the
+  K-weighting and the EQ's own response averaged over the band (log-spaced, i.e. assuming equal
+  power per octave inside a band, as music roughly has);
+* mid/side width: from ``stereo_width`` = rms(S) / (rms(M) + rms(S)) the side/mid power ratio is
+  known, and BS.1770 stereo loudness is proportional to M² + S²;
+* expansion: the expander's measured loudness change per unit amount (calibrated on synthetic
+  material, see ``EXPANSION_LOUDNESS_DB_PER_AMOUNT``);
+* peak reduction (compressor + true-peak limiter): a cost model of the peak reduction D the
+  ceiling demands, shaped by how dense the peaks are (see ``_peak_reduction_cost_db``).
+
+The static gain is then ``effective target − L − (sum of the predicted changes)``, solved as a
+fixed point because the peak reduction itself depends on the gain.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol
+
+import numpy as np
+from scipy import signal
+
+from mastering_service.chain.tonal_eq import TonalEQ
+from mastering_service.chain.width import MidSideWidth
+from shared.errors import InvalidArgument
+from shared.fingerprint import LUFS_FLOOR, Fingerprint
+from shared.loudness import k_weighting_sos
+
+# --- Requests ------------------------------------------------------------------------------------
+
+DEFAULT_TARGET_LUFS = -14.0
+DEFAULT_CEILING_DBTP = -1.0
+DEFAULT_INTENSITY = 1.0
+#: Allowed request ranges (SPEC section 3); the messages name the wire fields.
+TARGET_RANGE_LUFS = (-40.0, -5.0)
+CEILING_RANGE_DBTP = (-9.0, 0.0)
+INTENSITY_RANGE = (0.0, 1.0)
+
+FINGERPRINT_SOURCES = ("DATABASE", "SIDECAR", "COMPUTED", "FALLBACK")
+FALLBACK_REASONS = ("NONE", "UNAVAILABLE", "DEADLINE_EXCEEDED", "ERROR")
+
+# --- Categories ----------------------------------------------------------------------------------
+
+#: Above this integrated loudness a track counts as loud (SPEC section 5).
+LOUD_THRESHOLD_LUFS = -12.0
+#: Below this crest factor loud material counts as squashed.
+CREST_THRESHOLD_DB = 13.0
+#: Width of the fade of each category's processing, on that category's side of a threshold.
+BLEND_WIDTH = 1.0
+
+# --- Expansion (COMPRESSED_LOUD) -----------------------------------------------------------------
+
+#: e = clamp((13 − C) / 10, 0.1, 1.0): full expansion at C ≤ 3 dB, a touch at 12 dB.
+EXPANSION_CREST_SPAN_DB = 10.0
+EXPANSION_MIN_AMOUNT = 0.1
+
+# --- Raising quiet material (QUIET) --------------------------------------------------------------
+
+#: Peak reduction (compressor + limiter) a boost may ask for, at intensity 1 (SPEC section 5).
+PEAK_REDUCTION_BUDGET_DB = 6.0
+#: Part of the boost's peak reduction given to the slow compressor; the limiter takes the rest.
+#: A bit under half: the compressor's slow attack lets transient peaks through anyway, so asking
+#: more of it only costs loudness without sparing the limiter.
+COMPRESSOR_SHARE = 0.4
+#: The compressor's largest gain reduction, at a full budget: compression_amount is the
+#: compressor's reduction as a fraction of this.
+COMPRESSOR_MAX_REDUCTION_DB = COMPRESSOR_SHARE * PEAK_REDUCTION_BUDGET_DB
+#: The biggest boost ever applied: a −44 LUFS track still reaches −14.
+MAX_BOOST_DB = 30.0
+#: Below this loudness a track is (near) silence and is not raised (no noise-floor blow-up);
+#: the boost fades in over SILENCE_FADE_LU above it.
+SILENCE_LUFS = -65.0
+SILENCE_FADE_LU = 10.0
+
+# --- Tonal correction (fingerprint only) ---------------------------------------------------------
+
+#: Reference balance: 10·log10(P(20–250 Hz) / P(250–4000 Hz)). Pink noise gives −0.4 dB and a
+#: −4.5 dB/octave tilt (a common mix-reference slope) gives +5.3 dB; +3 dB sits between them,
+#: a full but not boomy low end.
+REFERENCE_BASS_MID_RATIO_DB = 3.0
+#: Reference 10·log10(P(4 kHz–top) / P(250–4000 Hz)): −2.4 dB for pink noise, −7.3 dB for the
+#: −4.5 dB/octave tilt; −6 dB keeps presence and air audible without harshness.
+REFERENCE_TREBLE_MID_RATIO_DB = -6.0
+#: No correction while the balance is within this distance of the reference (SPEC section 5).
+TONAL_DEAD_ZONE_DB = 2.0
+#: Share of the distance beyond the dead zone that the shelf corrects: gentle, not a match EQ.
+TONAL_CORRECTION_RATIO = 0.75
+TONAL_MAX_DB = 3.0
+
+# --- Width (fingerprint only) --------------------------------------------------------------------
+
+#: Healthy stereo_width band: S about 15 dB under M (0.15) up to S about 3.5 dB under M (0.40).
+HEALTHY_WIDTH_LOW = 0.15
+HEALTHY_WIDTH_HIGH = 0.40
+#: Material narrower than this is near-mono and is never widened (fade over the next step).
+NEAR_MONO_WIDTH = 0.03
+NEAR_MONO_FADE = 0.03
+#: Never widen when L/R correlate less than this (widening would expose phase problems).
+WIDEN_MIN_CORRELATION = 0.3
+WIDEN_CORRELATION_FADE = 0.1
+#: Anti-phase material (correlation below 0) is narrowed, fully at this correlation.
+ANTI_PHASE_FULL_CORRELATION = -0.5
+WIDTH_CORRECTION_RATIO = 0.5
+WIDTH_MAX_DB = 3.0
+
+# --- Limiter release -----------------------------------------------------------------------------
+
+#: Release = this many beats (a sixteenth note): the gain is back before the next subdivision.
+RELEASE_BEATS = 0.25
+RELEASE_RANGE_MS = (50.0, 300.0)
+#: Without a tempo (fallback plan, beatless material).
+DEFAULT_RELEASE_MS = 150.0
+
+# --- Loudness prediction -------------------------------------------------------------------------
+
+#: The EQ response is evaluated at this nominal rate (shelves far below Nyquist barely differ).
+PREDICTION_SAMPLE_RATE = 48_000
+#: Frequencies per band for the band-averaged responses.
+PREDICTION_POINTS_PER_BAND = 24
+#: Fingerprint bands (SPEC section 4); the top edge is the nominal 20 kHz.
+BAND_EDGES_HZ = (20.0, 60.0, 250.0, 500.0, 2000.0, 4000.0, 8000.0, 20000.0)
+#: Loudness change of the transient expander per unit amount, LU (calibrated, synthetic).
+EXPANSION_LOUDNESS_DB_PER_AMOUNT = 0.0
+#: Rise of the true peak per unit expansion amount, dB (calibrated, synthetic).
+EXPANSION_PEAK_DB_PER_AMOUNT = 0.0
+#: Peak-reduction cost model (see ``_peak_reduction_cost_db``), calibrated on synthetic material.
+PEAK_COST_SLOPE = 0.3
+PEAK_COST_KNEE_DB = 3.0
+#: Iterations of the gain ↔ peak-reduction fixed point (a contraction: cost slope < 1).
+FIXED_POINT_ITERATIONS = 30
+#: Floor for a true peak that is −inf or absurdly low (digital silence).
+TRUE_PEAK_FLOOR_DBTP = -200.0
+
+
+class Category(str, Enum):
+    COMPRESSED_LOUD = "COMPRESSED_LOUD"
+    DYNAMIC_LOUD = "DYNAMIC_LOUD"
+    QUIET = "QUIET"
+
+
+@dataclass(frozen=True)
+class MasteringPlan:
+    """The decisions for one track, fixed before the first sample (wire message ``MasteringPlan``).
+
+    ``expansion_amount`` is the transient expander's strength (0 = off, 1 = full).
+    ``compression_amount`` is the slow compressor's gain-reduction depth as a fraction of
+    ``COMPRESSOR_MAX_REDUCTION_DB`` (its share of the full 6 dB peak-reduction budget).
+    """
+
+    category: Category
+    fingerprint_source: str
+    fallback_reason: str
+    input_lufs: float
+    input_crest_db: float
+    input_true_peak_dbtp: float
+    target_lufs: float
+    effective_target_lufs: float
+    gain_db: float
+    expansion_amount: float
+    compression_amount: float
+    low_shelf_gain_db: float
+    high_shelf_gain_db: float
+    side_gain_db: float
+    true_peak_ceiling_dbtp: float
+    limiter_release_ms: float
+    intensity: float
+    reasons: tuple[str, ...]
+
+    @property
+    def compressor_reduction_db(self) -> float:
+        """The compressor's largest gain reduction, dB."""
+        return self.compression_amount * COMPRESSOR_MAX_REDUCTION_DB
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, with the wire field names."""
+        return {
+            "category": self.category.value,
+            "fingerprint_source": self.fingerprint_source,
+            "fallback_reason": self.fallback_reason,
+            "input_lufs": self.input_lufs,
+            "input_crest_db": self.input_crest_db,
+            "input_true_peak_dbtp": self.input_true_peak_dbtp,
+            "target_lufs": self.target_lufs,
+            "effective_target_lufs": self.effective_target_lufs,
+            "gain_db": self.gain_db,
+            "expansion_amount": self.expansion_amount,
+            "compression_amount": self.compression_amount,
+            "low_shelf_gain_db": self.low_shelf_gain_db,
+            "high_shelf_gain_db": self.high_shelf_gain_db,
+            "side_gain_db": self.side_gain_db,
+            "true_peak_ceiling_dbtp": self.true_peak_ceiling_dbtp,
+            "limiter_release_ms": self.limiter_release_ms,
+            "intensity": self.intensity,
+            "reasons": list(self.reasons),
+        }
+
+
+class LevelAnalysis(Protocol):
+    """What the fallback plan needs from the service's own quick analysis."""
+
+    @property
+    def lufs(self) -> float: ...
+
+    @property
+    def crest_db(self) -> float: ...
+
+    @property
+    def true_peak_dbtp(self) -> float: ...
+
+
+# --- Small continuous helpers --------------------------------------------------------------------
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return min(high, max(low, value))
+
+
+def _smoothstep(edge0: float, edge1: float, x: float) -> float:
+    """0 below edge0, 1 above edge1, a C¹ S-curve in between."""
+    t = _clamp((x - edge0) / (edge1 - edge0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _beyond_dead_zone(deviation: float, dead_zone: float) -> float:
+    """Signed distance outside ``±dead_zone`` (0 inside): continuous at the edges."""
+    return math.copysign(max(0.0, abs(deviation) - dead_zone), deviation)
+
+
+def _db(power_ratio: float) -> float:
+    return 10.0 * math.log10(power_ratio)
+
+
+def _finite(value: float, fallback: float) -> float:
+    number = float(value)
+    return number if math.isfinite(number) else fallback
+
+
+def _check_range(name: str, value: float, bounds: tuple[float, float]) -> float:
+    number = float(value)
+    low, high = bounds
+    if not (math.isfinite(number) and low <= number <= high):
+        raise InvalidArgument(f"{name} must be within {low:g}…{high:g}, got {value!r}")
+    return number
+
+
+# --- Tonal, width, release decisions -------------------------------------------------------------
+
+
+def _treble_mid_ratio_db(fp: Fingerprint) -> float | None:
+    mids = fp.low_mid_share + fp.mid_share + fp.upper_mid_share
+    treble = fp.presence_share + fp.air_share
+    if mids <= 0.0 or treble <= 0.0:
+        return None
+    return _db(treble / mids)
+
+
+def _tonal_shelves_db(fp: Fingerprint) -> tuple[float, float]:
+    """(low shelf, high shelf) gains at intensity 1: toward the reference balance."""
+    bass_excess = _beyond_dead_zone(
+        fp.bass_mid_ratio_db - REFERENCE_BASS_MID_RATIO_DB, TONAL_DEAD_ZONE_DB
+    )
+    low = _clamp(-TONAL_CORRECTION_RATIO * bass_excess, -TONAL_MAX_DB, TONAL_MAX_DB)
+    treble_ratio = _treble_mid_ratio_db(fp)
+    high = 0.0
+    if treble_ratio is not None:
+        treble_excess = _beyond_dead_zone(
+            treble_ratio - REFERENCE_TREBLE_MID_RATIO_DB, TONAL_DEAD_ZONE_DB
+        )
+        high = _clamp(-TONAL_CORRECTION_RATIO * treble_excess, -TONAL_MAX_DB, TONAL_MAX_DB)
+    return low, high
+
+
+def _side_mid_ratio(width: float) -> float:
+    """rms(S) / rms(M) from stereo_width = rms(S) / (rms(M) + rms(S))."""
+    w = _clamp(width, 0.0, 0.999)
+    return w / (1.0 - w)
+
+
+def _side_gain_db(fp: Fingerprint) -> float:
+    """Side gain at intensity 1: widen narrow-but-correlated material, narrow very wide or
+    anti-phase material; never widen near-mono material or when the correlation is low."""
+    ratio = _side_mid_ratio(fp.stereo_width)
+    low_ratio = _side_mid_ratio(HEALTHY_WIDTH_LOW)
+    high_ratio = _side_mid_ratio(HEALTHY_WIDTH_HIGH)
+    widen_allowed = _smoothstep(
+        NEAR_MONO_WIDTH, NEAR_MONO_WIDTH + NEAR_MONO_FADE, fp.stereo_width
+    ) * _smoothstep(
+        WIDEN_MIN_CORRELATION, WIDEN_MIN_CORRELATION + WIDEN_CORRELATION_FADE, fp.phase_correlation
+    )
+    widen = 0.0
+    if widen_allowed > 0.0:
+        widen = widen_allowed * WIDTH_CORRECTION_RATIO * max(0.0, 20.0 * math.log10(low_ratio / ratio))
+    narrow_wide = WIDTH_CORRECTION_RATIO * max(0.0, 20.0 * math.log10(max(ratio, 1e-9) / high_ratio))
+    narrow_anti_phase = WIDTH_MAX_DB * _smoothstep(
+        0.0, -ANTI_PHASE_FULL_CORRELATION, -fp.phase_correlation
+    )
+    narrow = max(narrow_wide, narrow_anti_phase)
+    return _clamp(min(widen, WIDTH_MAX_DB) - narrow, -WIDTH_MAX_DB, WIDTH_MAX_DB)
+
+
+def _release_ms(fp: Fingerprint | None) -> float:
+    if fp is None or fp.tempo_bpm <= 0.0:
+        return DEFAULT_RELEASE_MS
+    return _clamp(RELEASE_BEATS * 60_000.0 / fp.tempo_bpm, *RELEASE_RANGE_MS)
+
+
+# --- Loudness prediction -------------------------------------------------------------------------
+
+
+def _band_frequencies() -> list[np.ndarray[Any, np.dtype[np.float64]]]:
+    return [
+        np.geomspace(low, high, PREDICTION_POINTS_PER_BAND)
+        for low, high in zip(BAND_EDGES_HZ[:-1], BAND_EDGES_HZ[1:], strict=True)
+    ]
+
+
+def _tonal_loudness_change_db(fp: Fingerprint, low_shelf_db: float, high_shelf_db: float) -> float:
+    """Loudness change of the tonal EQ: band shares × K-weighting × EQ response. (The 20 Hz
+    high-pass is left out: below 40 Hz the K-weighting already removes almost everything.)"""
+    shares = (
+        fp.sub_bass_share, fp.bass_share, fp.low_mid_share, fp.mid_share,
+        fp.upper_mid_share, fp.presence_share, fp.air_share,
+    )
+    if sum(shares) <= 0.0:
+        return 0.0
+    rate = PREDICTION_SAMPLE_RATE
+    eq = TonalEQ(rate, 1, low_shelf_db, high_shelf_db)
+    before = after = 0.0
+    for share, freqs in zip(shares, _band_frequencies(), strict=True):
+        _, k_response = signal.sosfreqz(k_weighting_sos(rate), worN=freqs, fs=rate)
+        k_power = np.abs(k_response) ** 2
+        eq_power = 10.0 ** (eq.response_db(freqs) / 10.0)
+        before += share * float(k_power.mean())
+        after += share * float((k_power * eq_power).mean())
+    if before <= 0.0 or after <= 0.0:
+        return 0.0
+    return _db(after / before)
+
+
+def _peak_reduction_cost_db(peak_reduction_db: float, plr_db: float) -> float:
+    """Predicted loudness lost to D dB of peak reduction (compressor + true-peak limiter).
+
+    Peaks near the top are rarer the larger the peak-to-loudness ratio: the first dB of
+    reduction touches only the few highest peaks (quadratic start), deeper reduction reaches the
+    dense body of the peaks and costs a steady share of every further dB (linear slope).
+    """
+    d = max(0.0, peak_reduction_db)
+    knee = PEAK_COST_KNEE_DB
+    if d <= knee:
+        return PEAK_COST_SLOPE * d * d / (2.0 * knee)
+    return PEAK_COST_SLOPE * (d - knee / 2.0)
+
+
+@dataclass(frozen=True)
+class _Prediction:
+    gain_db: float
+    peak_reduction_db: float
+    dynamics_cost_db: float
+
+
+def _solve_gain(
+    *, target_lufs: float, input_lufs: float, static_change_db: float, peak_before_gain_dbtp: float,
+    ceiling_dbtp: float, plr_db: float,
+) -> _Prediction:
+    """Static gain that lands on ``target_lufs`` after every stage, and the peak reduction it
+    implies. Fixed point of gain = target − L − changes + cost(peak reduction(gain))."""
+    base = target_lufs - input_lufs - static_change_db
+    gain = base
+    cost = 0.0
+    reduction = 0.0
+    for _ in range(FIXED_POINT_ITERATIONS):
+        reduction = max(0.0, peak_before_gain_dbtp + gain - ceiling_dbtp)
+        cost = _peak_reduction_cost_db(reduction, plr_db)
+        gain = base + cost
+    reduction = max(0.0, peak_before_gain_dbtp + gain - ceiling_dbtp)
+    return _Prediction(gain, reduction, cost)
+
+
+def _target_for_peak_reduction(
+    reduction_db: float, *, input_lufs: float, static_change_db: float,
+    peak_before_gain_dbtp: float, ceiling_dbtp: float, plr_db: float,
+) -> float:
+    """The loudness reached when the gain asks for exactly ``reduction_db`` of peak reduction."""
+    gain = reduction_db + ceiling_dbtp - peak_before_gain_dbtp
+    return input_lufs + static_change_db + gain - _peak_reduction_cost_db(reduction_db, plr_db)
+
+
+# --- The plan ------------------------------------------------------------------------------------
+
+
+def categorize(input_lufs: float, input_crest_db: float) -> Category:
+    """The reported label: hard thresholds (SPEC section 5)."""
+    if input_lufs > LOUD_THRESHOLD_LUFS:
+        if input_crest_db < CREST_THRESHOLD_DB:
+            return Category.COMPRESSED_LOUD
+        return Category.DYNAMIC_LOUD
+    return Category.QUIET
+
+
+def plan_mastering(
+    *,
+    input_lufs: float,
+    input_crest_db: float,
+    input_true_peak_dbtp: float,
+    fingerprint: Fingerprint | None,
+    target_lufs: float = DEFAULT_TARGET_LUFS,
+    true_peak_ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
+    intensity: float = DEFAULT_INTENSITY,
+    fingerprint_source: str = "COMPUTED",
+) -> MasteringPlan:
+    """Decide how to master a track (SPEC section 5). Raises InvalidArgument for a request
+    parameter out of its allowed range."""
+    target = _check_range("target_lufs", target_lufs, TARGET_RANGE_LUFS)
+    ceiling = _check_range("true_peak_ceiling_dbtp", true_peak_ceiling_dbtp, CEILING_RANGE_DBTP)
+    amount = _check_range("intensity", intensity, INTENSITY_RANGE)
+    if fingerprint_source not in FINGERPRINT_SOURCES:
+        raise InvalidArgument(f"fingerprint_source must be one of {FINGERPRINT_SOURCES}")
+    lufs = _clamp(_finite(input_lufs, LUFS_FLOOR), LUFS_FLOOR, 20.0)
+    crest = max(0.0, _finite(input_crest_db, 0.0))
+    true_peak = max(TRUE_PEAK_FLOOR_DBTP, _finite(input_true_peak_dbtp, TRUE_PEAK_FLOOR_DBTP))
+    category = categorize(lufs, crest)
+    reasons: list[str] = []
+
+    # Each category's processing fades in on its own side of the thresholds.
+    loud_weight = _smoothstep(LOUD_THRESHOLD_LUFS, LOUD_THRESHOLD_LUFS + BLEND_WIDTH, lufs)
+    quiet_weight = 1.0 - _smoothstep(LOUD_THRESHOLD_LUFS - BLEND_WIDTH, LOUD_THRESHOLD_LUFS, lufs)
+    squashed_weight = 1.0 - _smoothstep(
+        CREST_THRESHOLD_DB - BLEND_WIDTH, CREST_THRESHOLD_DB, crest
+    )
+    content_weight = _smoothstep(SILENCE_LUFS, SILENCE_LUFS + SILENCE_FADE_LU, lufs)
+    reasons.append(_category_reason(category, lufs, crest))
+
+    # Expansion: only squashed loud material.
+    expansion = amount * loud_weight * squashed_weight * _clamp(
+        (CREST_THRESHOLD_DB - crest) / EXPANSION_CREST_SPAN_DB, EXPANSION_MIN_AMOUNT, 1.0
+    )
+    if expansion > 0.0:
+        reasons.append(f"upward transient expansion {expansion:.2f} to restore punch")
+
+    # Tonal and width corrections: fingerprint only.
+    low_shelf = high_shelf = side_gain = 0.0
+    if fingerprint is not None:
+        low, high = _tonal_shelves_db(fingerprint)
+        low_shelf = amount * content_weight * low
+        high_shelf = amount * content_weight * high
+        side_gain = amount * content_weight * _side_gain_db(fingerprint)
+        reasons.extend(_tonal_reasons(fingerprint, low_shelf, high_shelf, side_gain))
+    release_ms = _release_ms(fingerprint)
+    if fingerprint is not None and fingerprint.tempo_bpm > 0.0:
+        reasons.append(f"limiter release {release_ms:.0f} ms from tempo {fingerprint.tempo_bpm:.0f} BPM")
+
+    # Predicted loudness and peak changes of every stage before the static gain.
+    tonal_change = 0.0
+    width_change = 0.0
+    if fingerprint is not None:
+        tonal_change = _tonal_loudness_change_db(fingerprint, low_shelf, high_shelf)
+        width_change = MidSideWidth.power_change_db(fingerprint.stereo_width, side_gain)
+    expansion_change = EXPANSION_LOUDNESS_DB_PER_AMOUNT * expansion
+    static_change = tonal_change + width_change + expansion_change
+    # Gentle shelving keeps the crest: the peak moves with the loudness; expansion raises it.
+    peak_before_gain = true_peak + tonal_change + width_change + EXPANSION_PEAK_DB_PER_AMOUNT * expansion
+    plr = true_peak - lufs
+    solve = {
+        "input_lufs": lufs, "static_change_db": static_change,
+        "peak_before_gain_dbtp": peak_before_gain, "ceiling_dbtp": ceiling, "plr_db": plr,
+    }
+
+    # Level: only ever down for loud material; quiet material is raised toward the target.
+    level_target = min(target, lufs)
+    boost = quiet_weight * content_weight * min(MAX_BOOST_DB, max(0.0, target - lufs))
+    wanted = level_target + boost
+    unboosted = _solve_gain(target_lufs=level_target, input_lufs=lufs,
+                            static_change_db=static_change, peak_before_gain_dbtp=peak_before_gain,
+                            ceiling_dbtp=ceiling, plr_db=plr)
+    # The boost may ask for peak reduction up to the budget (or what the level alone needs).
+    budget = PEAK_REDUCTION_BUDGET_DB * amount
+    allowed_reduction = max(unboosted.peak_reduction_db, budget)
+    reachable = _target_for_peak_reduction(allowed_reduction, **solve)
+    effective_target = min(wanted, max(level_target, reachable))
+    prediction = _solve_gain(target_lufs=effective_target, **solve)
+    if boost > 0.0:
+        reasons.append(f"raise toward {target:.1f} LUFS")
+    if effective_target < wanted - 0.05:
+        reasons.append(
+            f"reaching {wanted:.1f} LUFS needs more than {budget:.1f} dB of peak reduction: "
+            f"target lowered to {effective_target:.1f} LUFS rather than crushing the track"
+        )
+    if target - lufs > MAX_BOOST_DB and content_weight > 0.0:
+        reasons.append(f"boost capped at {MAX_BOOST_DB:.0f} dB")
+    if content_weight < 1.0:
+        reasons.append("near-silent input: not raised")
+    if target > lufs and category is not Category.QUIET:
+        reasons.append("loud material is never raised: effective target = input loudness")
+
+    # Compression: the compressor takes its share of the peak reduction the boost added.
+    boost_reduction = max(0.0, prediction.peak_reduction_db - unboosted.peak_reduction_db)
+    compressor_reduction = min(COMPRESSOR_MAX_REDUCTION_DB, COMPRESSOR_SHARE * boost_reduction)
+    compression = compressor_reduction / COMPRESSOR_MAX_REDUCTION_DB
+    if prediction.peak_reduction_db > 0.05:
+        reasons.append(
+            f"peak reduction {prediction.peak_reduction_db:.1f} dB to the {ceiling:.1f} dBTP "
+            f"ceiling ({compressor_reduction:.1f} dB slow compressor, the rest true-peak limiter)"
+        )
+    reasons.append(
+        f"predicted loudness changes: tonal {tonal_change:+.2f} LU, width {width_change:+.2f} LU, "
+        f"expansion {expansion_change:+.2f} LU, peak reduction {-prediction.dynamics_cost_db:+.2f} LU"
+    )
+
+    return MasteringPlan(
+        category=category,
+        fingerprint_source=fingerprint_source,
+        fallback_reason="NONE",
+        input_lufs=lufs,
+        input_crest_db=crest,
+        input_true_peak_dbtp=true_peak,
+        target_lufs=target,
+        effective_target_lufs=effective_target,
+        gain_db=prediction.gain_db,
+        expansion_amount=expansion,
+        compression_amount=compression,
+        low_shelf_gain_db=low_shelf,
+        high_shelf_gain_db=high_shelf,
+        side_gain_db=side_gain,
+        true_peak_ceiling_dbtp=ceiling,
+        limiter_release_ms=release_ms,
+        intensity=amount,
+        reasons=tuple(reasons),
+    )
+
+
+def fallback_plan(
+    analysis: LevelAnalysis,
+    *,
+    target_lufs: float = DEFAULT_TARGET_LUFS,
+    true_peak_ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
+    intensity: float = DEFAULT_INTENSITY,
+    reason: str,
+) -> MasteringPlan:
+    """The hybrid plan when no fingerprint arrived: the same LWRP rule on the service's own
+    L, C and true peak, tonal and width stages neutral."""
+    if reason not in FALLBACK_REASONS or reason == "NONE":
+        raise ValueError(f"fallback reason must be one of {FALLBACK_REASONS[1:]}, got {reason!r}")
+    plan = plan_mastering(
+        input_lufs=analysis.lufs,
+        input_crest_db=analysis.crest_db,
+        input_true_peak_dbtp=analysis.true_peak_dbtp,
+        fingerprint=None,
+        target_lufs=target_lufs,
+        true_peak_ceiling_dbtp=true_peak_ceiling_dbtp,
+        intensity=intensity,
+        fingerprint_source="FALLBACK",
+    )
+    return _replace(plan, fallback_reason=reason,
+                    reasons=(f"no fingerprint ({reason}): plan from the quick local analysis",
+                             *plan.reasons))
+
+
+def _replace(plan: MasteringPlan, **changes: Any) -> MasteringPlan:
+    from dataclasses import replace
+
+    return replace(plan, **changes)
+
+
+# --- Reasons -------------------------------------------------------------------------------------
+
+
+def _category_reason(category: Category, lufs: float, crest: float) -> str:
+    if category is Category.COMPRESSED_LOUD:
+        return (f"COMPRESSED_LOUD: {lufs:.1f} LUFS > {LOUD_THRESHOLD_LUFS:g} and crest "
+                f"{crest:.1f} dB < {CREST_THRESHOLD_DB:g}")
+    if category is Category.DYNAMIC_LOUD:
+        return (f"DYNAMIC_LOUD: {lufs:.1f} LUFS > {LOUD_THRESHOLD_LUFS:g} and crest "
+                f"{crest:.1f} dB ≥ {CREST_THRESHOLD_DB:g}: dynamics respected")
+    return f"QUIET: {lufs:.1f} LUFS ≤ {LOUD_THRESHOLD_LUFS:g}"
+
+
+def _tonal_reasons(fp: Fingerprint, low: float, high: float, side: float) -> list[str]:
+    reasons = []
+    if low != 0.0:
+        reasons.append(f"bass/mid balance {fp.bass_mid_ratio_db:+.1f} dB vs reference "
+                       f"{REFERENCE_BASS_MID_RATIO_DB:+.1f}: low shelf {low:+.1f} dB")
+    if high != 0.0:
+        treble = _treble_mid_ratio_db(fp)
+        reasons.append(f"treble/mid balance {treble:+.1f} dB vs reference "
+                       f"{REFERENCE_TREBLE_MID_RATIO_DB:+.1f}: high shelf {high:+.1f} dB")
+    if side != 0.0:
+        reasons.append(f"stereo width {fp.stereo_width:.2f}, correlation "
+                       f"{fp.phase_correlation:+.2f}: side gain {side:+.1f} dB")
+    return reasons

@@ -1,0 +1,188 @@
+"""Offline use of the mastering engine: ``render IN OUT`` and ``plan IN``.
+
+The plan comes from the track's own fingerprint (``fingerprint_service.extractor``) when that
+package is importable, and from the quick local analysis otherwise; the printed plan says which
+in ``fingerprint_source`` / ``fallback_reason``. Errors go to stderr with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from mastering_service.analysis import analyze
+from mastering_service.engine import ENCODINGS, RenderOptions, render_to_wav
+from mastering_service.lwrp import (
+    CEILING_RANGE_DBTP,
+    DEFAULT_CEILING_DBTP,
+    DEFAULT_INTENSITY,
+    DEFAULT_TARGET_LUFS,
+    INTENSITY_RANGE,
+    TARGET_RANGE_LUFS,
+    MasteringPlan,
+    fallback_plan,
+    plan_mastering,
+)
+from shared.audio import probe
+from shared.errors import ServiceError
+
+#: Exit status for every error the user can cause (bad file, bad parameter).
+EXIT_ERROR = 2
+#: Tracks longer than this report progress on stderr.
+PROGRESS_MIN_DURATION_S = 30.0
+#: Progress is reported every this many percent.
+PROGRESS_STEP_PERCENT = 10
+
+Extractor = Callable[[Path], tuple[Any, Any]]
+
+
+def _load_extractor() -> Extractor | None:
+    try:
+        from fingerprint_service.extractor import extract
+    except ImportError:
+        return None
+    return extract  # type: ignore[no-any-return]
+
+
+def make_plan(
+    path: Path,
+    *,
+    target_lufs: float = DEFAULT_TARGET_LUFS,
+    true_peak_ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
+    intensity: float = DEFAULT_INTENSITY,
+    use_fingerprint: bool = True,
+) -> MasteringPlan:
+    """The plan for a local file: from its fingerprint when the extractor is available (or
+    allowed), else from the quick analysis (``fingerprint_source`` FALLBACK)."""
+    extract = _load_extractor() if use_fingerprint else None
+    reason = "UNAVAILABLE"
+    if extract is not None:
+        try:
+            fingerprint, info = extract(path)
+        except ServiceError:
+            raise
+        except Exception:  # an extractor bug must not stop an offline render
+            reason = "ERROR"
+        else:
+            return plan_mastering(
+                input_lufs=fingerprint.lufs,
+                input_crest_db=fingerprint.crest_db,
+                input_true_peak_dbtp=info.true_peak_dbtp,
+                fingerprint=fingerprint,
+                target_lufs=target_lufs,
+                true_peak_ceiling_dbtp=true_peak_ceiling_dbtp,
+                intensity=intensity,
+                fingerprint_source="COMPUTED",
+            )
+    return fallback_plan(
+        analyze(path),
+        target_lufs=target_lufs,
+        true_peak_ceiling_dbtp=true_peak_ceiling_dbtp,
+        intensity=intensity,
+        reason=reason,
+    )
+
+
+def _ranged(name: str, bounds: tuple[float, float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number") from None
+        if not bounds[0] <= value <= bounds[1]:
+            raise argparse.ArgumentTypeError(f"{name} must be within {bounds[0]:g}…{bounds[1]:g}")
+        return value
+
+    return parse
+
+
+def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path, help="audio file (WAV, FLAC, OGG, MP3, …)")
+    parser.add_argument("--target-lufs", type=_ranged("--target-lufs", TARGET_RANGE_LUFS),
+                        default=DEFAULT_TARGET_LUFS, help="integrated loudness to aim for")
+    parser.add_argument("--ceiling-dbtp", type=_ranged("--ceiling-dbtp", CEILING_RANGE_DBTP),
+                        default=DEFAULT_CEILING_DBTP, help="true-peak ceiling")
+    parser.add_argument("--intensity", type=_ranged("--intensity", INTENSITY_RANGE),
+                        default=DEFAULT_INTENSITY,
+                        help="0 = level and ceiling only, 1 = full processing")
+    parser.add_argument("--no-fingerprint", action="store_true",
+                        help="plan from the quick local analysis only (the fallback plan)")
+
+
+def _plan_from_args(args: argparse.Namespace) -> MasteringPlan:
+    return make_plan(
+        args.input,
+        target_lufs=args.target_lufs,
+        true_peak_ceiling_dbtp=args.ceiling_dbtp,
+        intensity=args.intensity,
+        use_fingerprint=not args.no_fingerprint,
+    )
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+class _Progress:
+    """Prints ``render: 40%`` lines on stderr, one per PROGRESS_STEP_PERCENT."""
+
+    def __init__(self) -> None:
+        self._next_percent = PROGRESS_STEP_PERCENT
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = 100 * done // max(total, 1)
+        if percent >= self._next_percent:
+            print(f"render: {percent}%", file=sys.stderr, flush=True)
+            self._next_percent = (percent // PROGRESS_STEP_PERCENT + 1) * PROGRESS_STEP_PERCENT
+
+
+def main_render(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mastering_service render",
+        description="Master an audio file to a WAV file and print the plan and the result "
+                    "as JSON.",
+    )
+    _add_plan_arguments(parser)
+    parser.add_argument("output", type=Path, help="WAV file to write")
+    parser.add_argument("--encoding", choices=ENCODINGS, default="s16",
+                        help="sample format of the WAV file")
+    parser.add_argument("--start-s", type=float, default=0.0, help="start position, seconds")
+    args = parser.parse_args(argv)
+    try:
+        plan = _plan_from_args(args)
+        options = RenderOptions(encoding=args.encoding, start_s=args.start_s)
+        long_track = probe(args.input).duration_s > PROGRESS_MIN_DURATION_S
+        summary = render_to_wav(args.input, args.output, plan, options,
+                                progress=_Progress() if long_track else None)
+    except (ServiceError, OSError) as exc:
+        return _fail(str(exc))
+    report = {
+        "plan": plan.to_dict(),
+        "output": {
+            "lufs": summary.output_lufs,
+            "true_peak_dbtp": summary.output_true_peak_dbtp,
+            "frames": summary.frames_sent,
+        },
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def main_plan(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mastering_service plan",
+        description="Print the mastering plan for an audio file as JSON.",
+    )
+    _add_plan_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        plan = _plan_from_args(args)
+    except (ServiceError, OSError) as exc:
+        return _fail(str(exc))
+    print(json.dumps(plan.to_dict(), indent=2))
+    return 0
