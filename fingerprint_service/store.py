@@ -144,8 +144,14 @@ def _open_database(target: _Target, busy_timeout_s: float) -> _PooledDatabase:
     if target.backend == "sqlite":
         return PooledSqliteDatabase(
             target.location,
-            pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1},
-            timeout=busy_timeout_s,
+            # busy_timeout first, so switching to WAL already waits no longer than that. (It is
+            # a pragma because the pool takes peewee's `timeout` argument for itself.)
+            pragmas={
+                "busy_timeout": round(busy_timeout_s * 1000),
+                "journal_mode": "wal",
+                "synchronous": "normal",
+                "foreign_keys": 1,
+            },
             # Pooled connections move between threads; the pool never shares one at a time.
             check_same_thread=False,
             # Writers take the lock up front, so a WAL snapshot never has to be upgraded.
@@ -158,12 +164,17 @@ def _open_database(target: _Target, busy_timeout_s: float) -> _PooledDatabase:
             "DATABASE_URL is a postgresql:// URL but psycopg2 is not installed "
             "(pip install '.[postgres]')"
         )
-    connect_args: dict[str, Any] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
-    if "options" not in target.options:
-        # Mirrors SQLite's busy timeout: no statement waits on a lock for longer.
-        connect_args["options"] = f"-c statement_timeout={round(busy_timeout_s * 1000)}"
+    options = target.options.get("options", "")
+    if "statement_timeout" not in options:
+        # Mirrors SQLite's busy timeout: no statement waits on a lock for longer. Passed as a
+        # keyword, it replaces the URL's `options`, so those are kept in front of it.
+        options = f"{options} -c statement_timeout={round(busy_timeout_s * 1000)}".strip()
     return PooledPostgresqlDatabase(
-        target.location, max_connections=None, autoconnect=False, **connect_args
+        target.location,
+        connect_timeout=POSTGRES_CONNECT_TIMEOUT_S,
+        options=options,
+        max_connections=None,
+        autoconnect=False,
     )
 
 

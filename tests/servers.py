@@ -8,12 +8,15 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -130,3 +133,181 @@ class ServiceProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (bound once, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SilentListener:
+    """A hung service: a TCP listener that accepts connections and never answers a byte."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self._sock.settimeout(0.2)
+        self.port = int(self._sock.getsockname()[1])
+        self.accepted: list[socket.socket] = []
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join(5)
+        for conn in self.accepted:
+            conn.close()
+        self._sock.close()
+
+    def __enter__(self) -> SilentListener:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class GatedPool(Executor):
+    """A fingerprint worker pool whose tasks wait at a gate before running in ``inner``: while
+    the gate is closed the service is slow, opening it lets the service recover."""
+
+    def __init__(self, inner: Executor, gate: threading.Event) -> None:
+        self._inner = inner
+        self.gate = gate
+        self._waiters = ThreadPoolExecutor(max_workers=8, thread_name_prefix="gate")
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        return self._waiters.submit(self._run, fn, args, kwargs)
+
+    def _run(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        self.gate.wait()
+        return self._inner.submit(fn, *args, **kwargs).result()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.gate.set()
+        self._waiters.shutdown(wait, cancel_futures=cancel_futures)
+        self._inner.shutdown(wait, cancel_futures=cancel_futures)
+
+
+@dataclass
+class Stack:
+    """A mastering server (and usually a fingerprint server beside it) sharing one media root."""
+
+    media: Path
+    mastering: Any  # mastering_service.app.MasteringServer
+    fingerprint: Any | None  # fingerprint_service.app.FingerprintServer
+    mastering_loop: LoopThread
+    _channels: list[grpc.Channel] = field(default_factory=list)
+
+    @property
+    def mastering_port(self) -> int:
+        return int(self.mastering.app.port)
+
+    @property
+    def fingerprint_port(self) -> int:
+        assert self.fingerprint is not None
+        return int(self.fingerprint.app.port)
+
+    def _channel(self, port: int) -> grpc.Channel:
+        ch = channel(port)
+        self._channels.append(ch)
+        return ch
+
+    def mastering_stub(self) -> Any:
+        from shared.proto.mastering.v1 import mastering_pb2_grpc
+
+        return mastering_pb2_grpc.MasteringServiceStub(self._channel(self.mastering_port))
+
+    def fingerprint_stub(self) -> Any:
+        from shared.proto.fingerprint.v1 import fingerprint_pb2_grpc
+
+        return fingerprint_pb2_grpc.FingerprintServiceStub(self._channel(self.fingerprint_port))
+
+    def health_stub(self) -> Any:
+        from grpc_health.v1 import health_pb2_grpc
+
+        return health_pb2_grpc.HealthStub(self._channel(self.mastering_port))
+
+    def close_channels(self) -> None:
+        for ch in self._channels:
+            ch.close()
+
+
+@contextmanager
+def mastering_stack(
+    tmp_path: Path,
+    *,
+    fingerprint: bool = True,
+    fingerprint_target: str | None = None,
+    fingerprint_env: dict[str, str] | None = None,
+    mastering_env: dict[str, str] | None = None,
+    pool_factory: Callable[[], Executor] | None = None,
+) -> Iterator[Stack]:
+    """In-process servers on 127.0.0.1:0: a fingerprint server (one worker unless told) and a
+    mastering server calling it, or calling ``fingerprint_target`` when there is none."""
+    from fingerprint_service.app import build_server as build_fingerprint
+    from mastering_service.app import build_server as build_mastering
+
+    with ExitStack() as stack:
+        fp_server = None
+        target = fingerprint_target
+        if fingerprint:
+            fp_config = make_config(tmp_path, FINGERPRINT_WORKERS="1", **(fingerprint_env or {}))
+            fp_server, _ = stack.enter_context(in_process(
+                lambda: build_fingerprint(fp_config, listen="127.0.0.1:0",
+                                          pool_factory=pool_factory)))
+            target = f"127.0.0.1:{fp_server.app.port}"
+        if target is None:
+            target = f"127.0.0.1:{free_port()}"
+        m_config = make_config(tmp_path, FINGERPRINT_TARGET=target, **(mastering_env or {}))
+        m_server, m_loop = stack.enter_context(in_process(
+            lambda: build_mastering(m_config, listen="127.0.0.1:0")))
+        result = Stack(media=m_config.media_root, mastering=m_server, fingerprint=fp_server,
+                       mastering_loop=m_loop)
+        stack.callback(result.close_channels)
+        yield result
+
+
+@dataclass
+class MasteredStream:
+    """One MasterTrack response stream, split into its parts (``kinds`` keeps the order)."""
+
+    kinds: list[str]
+    headers: list[Any]
+    chunks: list[Any]
+    summaries: list[Any]
+
+    @property
+    def header(self) -> Any:
+        assert len(self.headers) == 1, f"expected exactly one header, got {self.kinds}"
+        return self.headers[0]
+
+    @property
+    def summary(self) -> Any:
+        assert len(self.summaries) == 1, f"expected exactly one summary, got {len(self.summaries)}"
+        return self.summaries[0]
+
+    @property
+    def pcm(self) -> bytes:
+        return b"".join(chunk.pcm for chunk in self.chunks)
+
+
+def split_stream(responses: Iterable[Any]) -> MasteredStream:
+    stream = MasteredStream(kinds=[], headers=[], chunks=[], summaries=[])
+    for response in responses:
+        kind = response.WhichOneof("event")
+        stream.kinds.append(kind)
+        {"header": stream.headers, "chunk": stream.chunks,
+         "summary": stream.summaries}[kind].append(getattr(response, kind))
+    return stream

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 from numpy.typing import NDArray
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d, uniform_filter1d
 
 from fingerprint_service.features.frames import SpectralFrames
 
@@ -36,6 +36,10 @@ TEMPO_MAX_BPM = 200.0
 #: Log-normal tempo prior: centre and standard deviation in octaves.
 TEMPO_PRIOR_BPM = 120.0
 TEMPO_PRIOR_OCTAVES = 1.0
+#: Gaussian smoothing of the envelope before the autocorrelation, in frames: an onset's flux
+#: is split between one or two frames depending on where it falls on the frame grid, and this
+#: evens the shape out so repetitions of the same hit correlate.
+TEMPO_SMOOTHING_FRAMES = 1.0
 #: Multiples of a candidate lag averaged in its score.
 TEMPO_HARMONICS = 4
 #: Multiples of the winning lag used to refine it; a multiple joins the fit only if its peak
@@ -144,7 +148,8 @@ def estimate_tempo(envelope: FloatArray, frame_rate_hz: float) -> tuple[float, f
     max_lag = min(max_lag, n // 2)
     if max_lag < min_lag:
         return 0.0, 0.0
-    acf = normalised_autocorrelation(envelope, min(TEMPO_HARMONICS * max_lag + 1, n - 1))
+    smoothed = gaussian_filter1d(envelope, TEMPO_SMOOTHING_FRAMES, mode="constant")
+    acf = normalised_autocorrelation(smoothed, min(TEMPO_HARMONICS * max_lag + 1, n - 1))
     if acf.size == 0 or acf[0] == 0.0:
         return 0.0, 0.0
     top = acf.shape[0] - 1

@@ -1,0 +1,931 @@
+"""The deployment artefacts agree with each other and with the code.
+
+Dockerfiles, ``deploy/compose.yaml`` and the Kubernetes overlays are checked against
+``shared.config.ENV_VARS`` (the only environment names the services read), against each other
+(ports, image names, health checks) and against the Kubernetes schema. The ``slow`` tests build each
+image's runtime the way its Dockerfile does — wheels in a builder environment, then an offline
+install into a clean virtualenv — and run the Dockerfile's own CMD and HEALTHCHECK against it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import zipfile
+from collections.abc import Iterator
+from concurrent import futures
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+import grpc
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml  # type: ignore[import-untyped]
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from shared import healthcheck
+from shared.config import ENV_VARS
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEPLOY_DIR = REPO_ROOT / "deploy"
+OVERLAYS_DIR = DEPLOY_DIR / "k8s" / "overlays"
+COMPOSE_FILE = DEPLOY_DIR / "compose.yaml"
+#: The oldest Kubernetes release the manifests target; kubernetes-validate ships its schema.
+K8S_SCHEMA_VERSION = "1.30.0"
+APP_UID = 10001
+#: SPEC section 9: peak RSS of one fingerprint computation on a 60-minute track, and the memory
+#: one concurrent mastering stream adds. Limits must cover them plus a process baseline.
+FINGERPRINT_PEAK_BYTES = 400 * 10**6
+MASTERING_STREAM_BYTES = 30 * 10**6
+PROCESS_BASELINE_BYTES = 128 * 2**20
+#: How long a started service may take to report SERVING, and to exit after SIGTERM beyond
+#: its SHUTDOWN_GRACE_S; generous, for a loaded two-core CI machine.
+STARTUP_WAIT_S = 60.0
+EXIT_MARGIN_S = 15.0
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    dockerfile: str
+    module: str
+    listen_var: str
+    health_service: str
+
+
+SERVICES = (
+    Service(
+        "fingerprint",
+        "Dockerfile.fingerprint",
+        "fingerprint_service",
+        "FINGERPRINT_LISTEN",
+        "fingerprint.v1.FingerprintService",
+    ),
+    Service(
+        "mastering",
+        "Dockerfile.mastering",
+        "mastering_service",
+        "MASTERING_LISTEN",
+        "mastering.v1.MasteringService",
+    ),
+)
+
+
+def _port_of(address: str) -> int:
+    return int(address.rsplit(":", 1)[1])
+
+
+def _memory_bytes(quantity: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 10**3, "M": 10**6, "G": 10**9}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return int(float(quantity[: -len(suffix)]) * factor)
+    return int(quantity)
+
+
+def _cpu_cores(quantity: str) -> float:
+    return int(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+# --- Dockerfiles -----------------------------------------------------------------------------
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def args_of(self, keyword: str) -> list[str]:
+        return [args for key, args in self.instructions if key == keyword]
+
+    def one(self, keyword: str) -> str:
+        found = self.args_of(keyword)
+        assert len(found) == 1, f"expected one {keyword} in stage {self.name!r}, found {found}"
+        return found[0]
+
+    def env(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for args in self.args_of("ENV"):
+            for token in shlex.split(args):
+                name, sep, value = token.partition("=")
+                assert sep, f"ENV {args!r}: use the NAME=value form"
+                values[name] = value
+        return values
+
+    def labels(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for args in self.args_of("LABEL"):
+            for token in shlex.split(args):
+                name, _, value = token.partition("=")
+                values[name] = value
+        return values
+
+    def arg_defaults(self) -> dict[str, str]:
+        defaults: dict[str, str] = {}
+        for args in self.args_of("ARG"):
+            name, _, value = args.partition("=")
+            defaults[name.strip()] = shlex.split(value)[0] if value.strip() else ""
+        return defaults
+
+    def run_commands(self) -> list[str]:
+        """RUN commands without their BuildKit flags (--mount=…)."""
+        return [re.sub(r"^(--\S+\s+)+", "", args) for args in self.args_of("RUN")]
+
+
+def _exec_form(args: str) -> list[str]:
+    if args.lstrip().startswith("["):
+        argv = json.loads(args)
+        assert isinstance(argv, list)
+        return [str(item) for item in argv]
+    return shlex.split(args)
+
+
+def parse_dockerfile(path: Path) -> list[Stage]:
+    """Stages and instructions; comments dropped and continuation lines joined."""
+    stages: list[Stage] = []
+    global_args: dict[str, str] = {}
+    logical: list[str] = []
+    pending = ""
+    for raw in path.read_text().splitlines():
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        logical.append(pending + stripped)
+        pending = ""
+    assert not pending, f"{path.name}: dangling line continuation"
+    for line in logical:
+        keyword, _, args = line.partition(" ")
+        keyword = keyword.upper()
+        args = args.strip()
+        if keyword == "FROM":
+            parts = args.split()
+            alias = parts[2] if len(parts) == 3 and parts[1].upper() == "AS" else str(len(stages))
+            base = re.sub(r"\$\{(\w+)\}", lambda m: global_args.get(m[1], m[0]), parts[0])
+            stages.append(Stage(base=base, name=alias))
+        elif keyword == "ARG" and not stages:
+            name, _, default = args.partition("=")  # global ARGs parameterise FROM lines
+            global_args[name.strip()] = default.strip()
+        else:
+            assert stages, f"{path.name}: {keyword} before the first FROM"
+            stages[-1].instructions.append((keyword, args))
+    return stages
+
+
+@dataclass(frozen=True)
+class Image:
+    service: Service
+    builder: Stage
+    runtime: Stage
+
+    @property
+    def port(self) -> int:
+        exposed = self.runtime.one("EXPOSE").split()
+        assert len(exposed) == 1, f"{self.service.dockerfile}: expose exactly the gRPC port"
+        return int(exposed[0].split("/")[0])
+
+    @property
+    def title(self) -> str:
+        return self.runtime.labels()["org.opencontainers.image.title"]
+
+    @property
+    def cmd(self) -> list[str]:
+        return _exec_form(self.runtime.one("CMD"))
+
+    @property
+    def healthcheck(self) -> list[str]:
+        args = self.runtime.one("HEALTHCHECK")
+        _, sep, command = args.partition("CMD ")
+        assert sep, f"{self.service.dockerfile}: HEALTHCHECK without CMD"
+        return _exec_form(command)
+
+
+def load_image(service: Service) -> Image:
+    stages = parse_dockerfile(REPO_ROOT / service.dockerfile)
+    assert len(stages) >= 2, f"{service.dockerfile} is not multi-stage"
+    builders = [stage for stage in stages if stage.name == "builder"]
+    assert builders, f"{service.dockerfile} has no 'builder' stage"
+    return Image(service=service, builder=builders[0], runtime=stages[-1])
+
+
+IMAGES = {service.name: load_image(service) for service in SERVICES}
+IMAGE_BY_TITLE = {image.title: image for image in IMAGES.values()}
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_dockerfile_runtime_contract(service: Service) -> None:
+    image = IMAGES[service.name]
+    env = image.runtime.env()
+    assert image.cmd == ["python", "-m", service.module, "serve"]
+    assert _port_of(env[service.listen_var]) == image.port
+    assert env["LOG_FORMAT"] == "json"
+    assert env["MEDIA_ROOT"] == "/media"
+    unknown = {name for name in env if name not in ENV_VARS and not name.startswith("PYTHON")}
+    assert not unknown, f"{service.dockerfile} sets variables shared.config does not read"
+    assert image.healthcheck == ["python", "-m", "shared.healthcheck", f"127.0.0.1:{image.port}"]
+    assert image.runtime.one("USER").split(":")[0] == str(APP_UID), "a numeric non-root USER"
+
+
+def test_fingerprint_image_keeps_its_cache_in_data_dir() -> None:
+    image = IMAGES["fingerprint"]
+    assert image.runtime.env()["DATA_DIR"] == "/data"
+    wheel_commands = [
+        shlex.split(cmd) for cmd in image.builder.run_commands() if "pip wheel" in cmd
+    ]
+    assert any(".[postgres]" in argv for argv in wheel_commands), "psycopg2 for DATABASE_URL"
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_dockerfile_labels_and_version(service: Service) -> None:
+    image = IMAGES[service.name]
+    labels = image.runtime.labels()
+    for key in ("title", "description", "version", "source"):
+        assert f"org.opencontainers.image.{key}" in labels, key
+    assert labels["org.opencontainers.image.version"] == "${VERSION}"
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert image.runtime.arg_defaults()["VERSION"] == project["version"]
+    assert image.title == f"{service.name}-service"
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_dockerfile_runtime_installs_wheels_only(service: Service) -> None:
+    image = IMAGES[service.name]
+    assert image.builder.base == image.runtime.base
+    assert image.runtime.base.startswith("python:3.11"), image.runtime.base
+    installs = [cmd for cmd in image.runtime.run_commands() if "pip install" in cmd]
+    assert len(installs) == 1
+    assert "--no-index" in installs[0] and "--find-links /wheels" in installs[0]
+    assert not any("apt-get install" in cmd for cmd in image.runtime.run_commands()), (
+        "no system packages (compilers, libsndfile) in the runtime stage"
+    )
+    assert any("pip wheel" in cmd and "/wheels" in cmd for cmd in image.builder.run_commands())
+
+
+def _dockerignore_patterns() -> list[str]:
+    lines = (REPO_ROOT / ".dockerignore").read_text().splitlines()
+    return [line.strip().rstrip("/") for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _ignored(relative: str, patterns: list[str]) -> bool:
+    parts = relative.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    return any(
+        fnmatch(prefix, pattern)
+        or fnmatch(prefix, pattern.removeprefix("**/"))
+        or fnmatch(parts[i], pattern.removeprefix("**/"))
+        for pattern in patterns
+        for i, prefix in enumerate(prefixes)
+    )
+
+
+def _copy_sources(stage: Stage) -> list[str]:
+    sources: list[str] = []
+    for args in stage.args_of("COPY"):
+        tokens = [token for token in shlex.split(args) if not token.startswith("--")]
+        sources.extend(tokens[:-1])
+    return sources
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_build_context_has_what_the_builder_copies(service: Service) -> None:
+    patterns = _dockerignore_patterns()
+    for source in _copy_sources(IMAGES[service.name].builder):
+        assert (REPO_ROOT / source).exists(), f"{service.dockerfile} copies missing {source}"
+        assert not _ignored(source, patterns), f".dockerignore excludes {source}"
+    for heavy in (".venv", ".git", "tests", "data", "media", "shared/__pycache__"):
+        assert _ignored(heavy, patterns), f".dockerignore should exclude {heavy}"
+
+
+# --- shared.healthcheck ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def health_server() -> Iterator[tuple[str, health.HealthServicer]]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}", servicer
+    finally:
+        server.stop(None)
+
+
+def test_healthcheck_exits_0_when_serving(
+    health_server: tuple[str, health.HealthServicer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    address, servicer = health_server
+    servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    assert healthcheck.main([address]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "SERVING" in out
+
+
+def test_healthcheck_exits_1_when_not_serving(
+    health_server: tuple[str, health.HealthServicer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    address, servicer = health_server
+    servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    assert healthcheck.main([address]) == 1
+    assert "NOT_SERVING" in capsys.readouterr().out
+
+
+def test_healthcheck_asks_for_the_named_service(
+    health_server: tuple[str, health.HealthServicer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    address, servicer = health_server
+    servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    servicer.set("a.v1.A", health_pb2.HealthCheckResponse.NOT_SERVING)
+    assert healthcheck.main([address, "--service", "a.v1.A"]) == 1
+    assert healthcheck.main([address, "--service", "unknown.v1.Nothing"]) == 1
+    assert "NOT_FOUND" in capsys.readouterr().out
+
+
+def test_healthcheck_exits_1_when_nothing_listens(capsys: pytest.CaptureFixture[str]) -> None:
+    address = f"127.0.0.1:{_free_port()}"
+    assert healthcheck.main([address, "--timeout", "5"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "UNAVAILABLE" in out
+
+
+# --- Kubernetes ------------------------------------------------------------------------------
+
+OVERLAYS = sorted(path for path in OVERLAYS_DIR.iterdir() if path.is_dir())
+
+
+@dataclass(frozen=True)
+class Rendered:
+    overlay: str
+    documents: list[dict[str, Any]]
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [doc for doc in self.documents if doc["kind"] == kind]
+
+    def named(self, kind: str, name: str) -> dict[str, Any]:
+        found = [doc for doc in self.of_kind(kind) if doc["metadata"]["name"] == name]
+        assert len(found) == 1, f"{self.overlay}: expected one {kind} {name}"
+        return found[0]
+
+    def deployment_for(self, service: Service) -> dict[str, Any]:
+        for deployment in self.of_kind("Deployment"):
+            if _image_of(_container(deployment)).title == IMAGES[service.name].title:
+                return deployment
+        raise AssertionError(f"{self.overlay}: no Deployment runs the {service.name} image")
+
+    def container_env(self, container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Each variable the container gets → its source ({"value": …} or {"valueFrom": …})."""
+        env: dict[str, dict[str, Any]] = {}
+        for source in container.get("envFrom", []):
+            config_map = self.named("ConfigMap", source["configMapRef"]["name"])
+            for name, value in config_map.get("data", {}).items():
+                env[name] = {"value": value}
+        for item in container.get("env", []):
+            env[item["name"]] = {k: v for k, v in item.items() if k != "name"}
+        return env
+
+    def setting(self, container: dict[str, Any], name: str) -> str:
+        value = self.container_env(container).get(name, {}).get("value", ENV_VARS[name])
+        assert isinstance(value, str)
+        return value
+
+
+def _container(deployment: dict[str, Any]) -> dict[str, Any]:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1, f"{deployment['metadata']['name']}: one container per pod"
+    container = containers[0]
+    assert isinstance(container, dict)
+    return container
+
+
+def _image_of(container: dict[str, Any]) -> Image:
+    reference = container["image"].rsplit("/", 1)[-1].split("@")[0].split(":")[0]
+    assert reference in IMAGE_BY_TITLE, f"image {container['image']} is built by no Dockerfile"
+    return IMAGE_BY_TITLE[reference]
+
+
+@functools.cache
+def _render(overlay: Path) -> Rendered:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip(
+            "!!! kubectl NOT FOUND: the Kubernetes overlays were NOT rendered or validated. "
+            "Install kubectl (it includes kustomize) to run these checks. !!!"
+        )
+    result = subprocess.run(
+        [kubectl, "kustomize", str(overlay)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"kubectl kustomize {overlay}:\n{result.stderr}"
+    documents = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return Rendered(overlay=overlay.name, documents=documents)
+
+
+@pytest.fixture(params=OVERLAYS, ids=lambda p: p.name)
+def rendered(request: pytest.FixtureRequest) -> Rendered:
+    overlay: Path = request.param
+    return _render(overlay)
+
+
+def test_overlays_exist() -> None:
+    assert {path.name for path in OVERLAYS} >= {"sqlite", "postgres"}
+
+
+def test_rendered_documents_match_the_kubernetes_schema(rendered: Rendered) -> None:
+    assert K8S_SCHEMA_VERSION in kubernetes_validate.utils.all_versions(), (
+        f"kubernetes-validate no longer ships the {K8S_SCHEMA_VERSION} schema"
+    )
+    for doc in rendered.documents:
+        try:
+            kubernetes_validate.validate(doc, K8S_SCHEMA_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            name = f"{doc['kind']}/{doc['metadata']['name']}"
+            pytest.fail(f"{rendered.overlay}: {name}: {error.message} at {list(error.path)}")
+
+
+def test_both_services_are_deployed(rendered: Rendered) -> None:
+    for service in SERVICES:
+        rendered.deployment_for(service)
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_container_matches_its_dockerfile(rendered: Rendered, service: Service) -> None:
+    image = IMAGES[service.name]
+    container = _container(rendered.deployment_for(service))
+    assert [port["containerPort"] for port in container["ports"]] == [image.port]
+    assert _port_of(rendered.setting(container, service.listen_var)) == image.port
+    assert "command" not in container and "args" not in container, "the image's CMD runs"
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_probes_are_grpc_on_the_service_port(rendered: Rendered, service: Service) -> None:
+    container = _container(rendered.deployment_for(service))
+    for probe_name in ("startupProbe", "readinessProbe", "livenessProbe"):
+        probe = container[probe_name]
+        assert set(probe) & {"grpc", "httpGet", "tcpSocket", "exec"} == {"grpc"}, probe_name
+        assert probe["grpc"]["port"] == IMAGES[service.name].port, probe_name
+        assert probe["grpc"].get("service", "") in ("", service.health_service), probe_name
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_environment_names_are_known_to_the_config(rendered: Rendered, service: Service) -> None:
+    container = _container(rendered.deployment_for(service))
+    env = rendered.container_env(container)
+    # A downward-API variable is allowed only as a building block of a known setting.
+    references = {
+        ref
+        for source in env.values()
+        for ref in re.findall(r"\$\((\w+)\)", str(source.get("value", "")))
+    }
+    unknown = {
+        name
+        for name, source in env.items()
+        if name not in ENV_VARS
+        and not ("fieldRef" in source.get("valueFrom", {}) and name in references)
+    }
+    assert not unknown, f"{rendered.overlay}: {service.name} gets variables the config ignores"
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_pod_security_context(rendered: Rendered, service: Service) -> None:
+    deployment = rendered.deployment_for(service)
+    pod = deployment["spec"]["template"]["spec"]
+    container = _container(deployment)
+    effective = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
+    assert effective["runAsNonRoot"] is True
+    assert effective["runAsUser"] == APP_UID
+    assert effective["readOnlyRootFilesystem"] is True
+    assert effective["allowPrivilegeEscalation"] is False
+    assert effective["capabilities"]["drop"] == ["ALL"]
+    assert effective["seccompProfile"]["type"] == "RuntimeDefault"
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    tmp = [mount for mount in container["volumeMounts"] if mount["mountPath"] == "/tmp"]
+    assert len(tmp) == 1 and "emptyDir" in volumes[tmp[0]["name"]], "a writable /tmp"
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_termination_grace_exceeds_shutdown_grace(rendered: Rendered, service: Service) -> None:
+    deployment = rendered.deployment_for(service)
+    grace_s = float(rendered.setting(_container(deployment), "SHUTDOWN_GRACE_S"))
+    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > grace_s
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_media_volume_is_shared_read_only(rendered: Rendered, service: Service) -> None:
+    deployment = rendered.deployment_for(service)
+    container = _container(deployment)
+    media_root = rendered.setting(container, "MEDIA_ROOT")
+    mounts = [mount for mount in container["volumeMounts"] if mount["mountPath"] == media_root]
+    assert len(mounts) == 1 and mounts[0]["readOnly"] is True
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    volume = next(volume for volume in volumes if volume["name"] == mounts[0]["name"])
+    claim = volume["persistentVolumeClaim"]
+    assert claim["readOnly"] is True
+    pvc = rendered.named("PersistentVolumeClaim", claim["claimName"])
+    assert pvc["spec"]["accessModes"] == ["ReadOnlyMany"]
+
+
+def test_resources_cover_the_benchmark_targets(rendered: Rendered) -> None:
+    fingerprint = _container(rendered.deployment_for(SERVICES[0]))
+    mastering = _container(rendered.deployment_for(SERVICES[1]))
+    for container in (fingerprint, mastering):
+        for kind in ("requests", "limits"):
+            assert {"cpu", "memory"} <= set(container["resources"][kind]), kind
+    # FINGERPRINT_WORKERS defaults to the node's CPU count inside a pod: it must be explicit.
+    workers = int(rendered.setting(fingerprint, "FINGERPRINT_WORKERS"))
+    assert workers <= _cpu_cores(fingerprint["resources"]["limits"]["cpu"])
+    needed = workers * FINGERPRINT_PEAK_BYTES + PROCESS_BASELINE_BYTES
+    assert _memory_bytes(fingerprint["resources"]["limits"]["memory"]) >= needed
+    streams = int(rendered.setting(mastering, "MASTERING_MAX_STREAMS"))
+    needed = streams * MASTERING_STREAM_BYTES + PROCESS_BASELINE_BYTES
+    assert _memory_bytes(mastering["resources"]["limits"]["memory"]) >= needed
+
+
+def test_mastering_round_robins_over_a_headless_fingerprint_service(rendered: Rendered) -> None:
+    fingerprint = rendered.deployment_for(SERVICES[0])
+    mastering = _container(rendered.deployment_for(SERVICES[1]))
+    target = rendered.setting(mastering, "FINGERPRINT_TARGET")
+    match = re.fullmatch(r"dns:///([\w-]+)\.\$\((\w+)\)\.svc\.cluster\.local:(\d+)", target)
+    assert match, f"FINGERPRINT_TARGET={target!r} is not dns:///<service>.<namespace>.svc…:port"
+    service_name, namespace_var, port = match.groups()
+    namespace_source = rendered.container_env(mastering)[namespace_var]["valueFrom"]
+    assert namespace_source["fieldRef"]["fieldPath"] == "metadata.namespace"
+    service = rendered.named("Service", service_name)
+    assert service["spec"]["clusterIP"] == "None"
+    pod_labels = fingerprint["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert [p["port"] for p in service["spec"]["ports"]] == [int(port)]
+    assert int(port) == IMAGES["fingerprint"].port
+
+
+def test_disruption_budgets_and_autoscaler(rendered: Rendered) -> None:
+    budgets = rendered.of_kind("PodDisruptionBudget")
+    for service in SERVICES:
+        labels = rendered.deployment_for(service)["spec"]["template"]["metadata"]["labels"]
+        assert any(
+            pdb["spec"]["selector"]["matchLabels"].items() <= labels.items() for pdb in budgets
+        ), f"no PodDisruptionBudget covers {service.name}"
+    mastering = rendered.deployment_for(SERVICES[1])
+    (hpa,) = rendered.of_kind("HorizontalPodAutoscaler")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"]["name"] == mastering["metadata"]["name"]
+    assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
+    assert "replicas" not in mastering["spec"], "the autoscaler owns the mastering replica count"
+
+
+def _data_volume(rendered: Rendered) -> dict[str, Any]:
+    deployment = rendered.deployment_for(SERVICES[0])
+    container = _container(deployment)
+    data_dir = rendered.setting(container, "DATA_DIR")
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == data_dir]
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    volume: dict[str, Any] = next(v for v in volumes if v["name"] == mount["name"])
+    return volume
+
+
+def test_sqlite_overlay_keeps_one_fingerprint_pod_on_a_volume() -> None:
+    rendered = _render(OVERLAYS_DIR / "sqlite")
+    deployment = rendered.deployment_for(SERVICES[0])
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert "DATABASE_URL" not in rendered.container_env(_container(deployment))
+    volume = _data_volume(rendered)
+    assert set(volume) == {"name", "persistentVolumeClaim"}
+    pvc = rendered.named("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+
+
+def test_postgres_overlay_shares_a_database_between_replicas() -> None:
+    rendered = _render(OVERLAYS_DIR / "postgres")
+    deployment = rendered.deployment_for(SERVICES[0])
+    assert deployment["spec"]["replicas"] >= 2
+    database_url = rendered.container_env(_container(deployment))["DATABASE_URL"]
+    secret_ref = database_url["valueFrom"]["secretKeyRef"]
+    assert secret_ref["name"] and secret_ref["key"]
+    assert not rendered.of_kind("Secret"), "no credentials are shipped"
+
+
+# --- Compose ---------------------------------------------------------------------------------
+
+
+def _compose() -> dict[str, Any]:
+    document = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(document, dict)
+    return document
+
+
+def _interpolate(text: str) -> str:
+    """Compose's ${NAME:-default} with every variable unset."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", text)
+
+
+def _environment(definition: dict[str, Any]) -> dict[str, str]:
+    raw = definition.get("environment", {})
+    if isinstance(raw, list):
+        raw = dict(item.partition("=")[::2] for item in raw)
+    return {str(name): _interpolate(str(value)) for name, value in raw.items()}
+
+
+def _app_services(compose: dict[str, Any]) -> list[tuple[str, dict[str, Any], Image]]:
+    found = []
+    for name, definition in compose["services"].items():
+        dockerfile = definition.get("build", {}).get("dockerfile")
+        if dockerfile:
+            service = next(s for s in SERVICES if s.dockerfile == dockerfile)
+            found.append((name, definition, IMAGES[service.name]))
+    return found
+
+
+def _active(compose: dict[str, Any], profile: str) -> dict[str, dict[str, Any]]:
+    return {
+        name: definition
+        for name, definition in compose["services"].items()
+        if not definition.get("profiles") or profile in definition["profiles"]
+    }
+
+
+def test_compose_environment_names_are_known_to_the_config() -> None:
+    compose = _compose()
+    apps = _app_services(compose)
+    assert {image.service.name for _, _, image in apps} == {s.name for s in SERVICES}
+    for name, definition, _ in apps:
+        unknown = set(_environment(definition)) - set(ENV_VARS)
+        assert not unknown, f"compose service {name} sets variables the config ignores"
+    app_names = {name for name, _, _ in apps}
+    for name, definition in compose["services"].items():
+        if name not in app_names:
+            assert all(var.startswith("POSTGRES_") for var in _environment(definition)), name
+
+
+def test_compose_services_match_their_dockerfiles() -> None:
+    for name, definition, image in _app_services(_compose()):
+        env = {**image.runtime.env(), **_environment(definition)}
+        port = _port_of(env[image.service.listen_var])
+        assert port == image.port, name
+        assert definition["healthcheck"]["test"] == ["CMD", *image.healthcheck], name
+        assert definition["image"].split(":")[0].rsplit("/", 1)[-1] == image.title, name
+        grace_s = float(env.get("SHUTDOWN_GRACE_S", ENV_VARS["SHUTDOWN_GRACE_S"]))
+        assert float(definition["stop_grace_period"].removesuffix("s")) > grace_s, name
+        assert str(definition["user"]).split(":")[0] == str(APP_UID), name
+        assert definition["read_only"] is True, name
+        media = [
+            v
+            for v in definition["volumes"]
+            if isinstance(v, dict) and v["target"] == env["MEDIA_ROOT"]
+        ]
+        assert len(media) == 1 and media[0]["read_only"] is True, f"{name}: read-only media"
+
+
+@pytest.mark.parametrize("profile", ["sqlite", "postgres"])
+def test_compose_profile_runs_one_fingerprint_the_mastering_service_reaches(profile: str) -> None:
+    compose = _compose()
+    active = _active(compose, profile)
+    fingerprints = [
+        name
+        for name, definition, image in _app_services(compose)
+        if image.service.name == "fingerprint" and name in active
+    ]
+    assert len(fingerprints) == 1, f"profile {profile}: {fingerprints}"
+    (fingerprint_name,) = fingerprints
+    fingerprint = active[fingerprint_name]
+    aliases = {fingerprint_name}
+    for network in (fingerprint.get("networks") or {}).values():
+        aliases.update((network or {}).get("aliases", []))
+    (mastering,) = [d for n, d, i in _app_services(compose) if i.service.name == "mastering"]
+    host, port = _environment(mastering)["FINGERPRINT_TARGET"].rsplit(":", 1)
+    assert host in aliases and int(port) == IMAGES["fingerprint"].port
+    env = _environment(fingerprint)
+    if profile == "postgres":
+        assert env["DATABASE_URL"].startswith("postgresql://")
+        database_host = env["DATABASE_URL"].split("@", 1)[1].split(":")[0].split("/")[0]
+        assert database_host in active
+        assert active[database_host]["image"].startswith("postgres:16")
+    else:
+        assert "DATABASE_URL" not in env
+        data_dir = env.get("DATA_DIR", IMAGES["fingerprint"].runtime.env()["DATA_DIR"])
+        targets = [
+            str(v).split(":")[1] if isinstance(v, str) else v["target"]
+            for v in fingerprint["volumes"]
+        ]
+        assert data_dir in targets, "the SQLite cache lives on a volume"
+
+
+def test_compose_default_profile_is_sqlite() -> None:
+    defaults = (DEPLOY_DIR / ".env").read_text()
+    assert re.search(r"^COMPOSE_PROFILES=sqlite$", defaults, re.MULTILINE)
+
+
+def test_compose_file_is_accepted_by_docker_compose() -> None:
+    docker = shutil.which("docker")
+    probe = (
+        subprocess.run([docker or "docker", "compose", "version"], capture_output=True, check=False)
+        if docker
+        else None
+    )
+    if probe is None or probe.returncode != 0:
+        pytest.skip(
+            "!!! `docker compose` NOT AVAILABLE: deploy/compose.yaml was only checked "
+            "as YAML, not by Compose itself. !!!"
+        )
+    for profile in ("sqlite", "postgres"):
+        result = subprocess.run(
+            [
+                docker or "docker",
+                "compose",
+                "-f",
+                str(COMPOSE_FILE),
+                "--profile",
+                profile,
+                "config",
+                "--quiet",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+
+
+# --- The images' commands, run from a venv built the way each Dockerfile builds ---------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    image: Image
+    venv: Path
+    wheels: Path
+    root: Path
+
+    def path_env(self) -> dict[str, str]:
+        return {"PATH": f"{self.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}"}
+
+
+def _run_stage_commands(
+    stage: Stage, venv: Path, wheels: Path, cwd: Path, env: dict[str, str]
+) -> int:
+    """Run the stage's pip commands with the venv first on PATH and /wheels moved to tmp."""
+    ran = 0
+    for command in stage.run_commands():
+        if not re.match(r"^(python -m )?pip ", command):
+            continue  # apt-get, useradd, mkdir: image plumbing without a venv counterpart
+        command = command.replace("/wheels", str(wheels))
+        full_env = {
+            **env,
+            "PATH": f"{venv / 'bin'}{os.pathsep}{env['PATH']}",
+            "VIRTUAL_ENV": str(venv),
+        }
+        result = subprocess.run(
+            command, shell=True, cwd=cwd, env=full_env, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, (
+            f"{command}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+        ran += 1
+    return ran
+
+
+def _copy_into_workdir(stage: Stage, workdir: Path) -> None:
+    for args in stage.args_of("COPY"):
+        tokens = [token for token in shlex.split(args) if not token.startswith("--")]
+        *sources, destination = tokens
+        for source in sources:
+            origin = REPO_ROOT / source
+            target = workdir / destination
+            if origin.is_dir():
+                shutil.copytree(
+                    origin,
+                    target,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build"),
+                )
+            else:
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(origin, target / origin.name)
+
+
+@pytest.fixture(scope="module", params=SERVICES, ids=lambda s: s.name)
+def built_image(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> BuiltImage:
+    image = IMAGES[request.param.name]
+    root = tmp_path_factory.mktemp(f"image-{image.service.name}")
+    wheels = root / "wheels"
+    src = root / "src"
+    src.mkdir()
+    _copy_into_workdir(image.builder, src)
+    host_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    builder = root / "builder-venv"
+    venv = root / "venv"
+    for path in (builder, venv):
+        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+    # Builder: the machine's usual package index settings (and pip's cache) apply.
+    assert _run_stage_commands(image.builder, builder, wheels, src, host_env) >= 1
+    # Runtime: nothing but /wheels, as in the image — no index, no extra find-links.
+    isolated = {k: v for k, v in host_env.items() if not k.startswith("PIP_")}
+    isolated["PIP_CONFIG_FILE"] = os.devnull
+    assert _run_stage_commands(image.runtime, venv, wheels, root, isolated) >= 1
+    return BuiltImage(image=image, venv=venv, wheels=wheels, root=root)
+
+
+@pytest.mark.slow
+def test_image_wheels_bundle_libsndfile(built_image: BuiltImage) -> None:
+    (soundfile_wheel,) = built_image.wheels.glob("soundfile-*.whl")
+    with zipfile.ZipFile(soundfile_wheel) as wheel:
+        names = wheel.namelist()
+    assert any(re.match(r"_soundfile_data/libsndfile.*\.so", n) for n in names), (
+        f"{soundfile_wheel.name} does not bundle libsndfile: the runtime stage would need apt"
+    )
+
+
+@pytest.mark.slow
+def test_image_command_serves_health_and_exits_0_on_sigterm(built_image: BuiltImage) -> None:
+    image = built_image.image
+    service = image.service
+    port = _free_port()
+    run_dir = built_image.root / "run"
+    for name in ("cwd", "media", "data", "tmp"):
+        (run_dir / name).mkdir(parents=True, exist_ok=True)
+    env = {
+        **built_image.path_env(),
+        "HOME": str(run_dir),
+        "TMPDIR": str(run_dir / "tmp"),
+        **image.runtime.env(),
+        service.listen_var: f"127.0.0.1:{port}",
+        "MEDIA_ROOT": str(run_dir / "media"),
+        "DATA_DIR": str(run_dir / "data"),
+    }
+    if service.name == "mastering":
+        env["FINGERPRINT_TARGET"] = f"127.0.0.1:{_free_port()}"  # nothing there: it falls back
+    cmd = [shutil.which(image.cmd[0], path=env["PATH"]) or image.cmd[0], *image.cmd[1:]]
+    assert cmd[0].startswith(str(built_image.venv)), "the CMD runs the image's python"
+    expected_address = f"127.0.0.1:{image.port}"
+    probe = [arg.replace(expected_address, f"127.0.0.1:{port}") for arg in image.healthcheck]
+    probe[0] = shutil.which(probe[0], path=env["PATH"]) or probe[0]
+
+    def run_probe(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*probe, *extra],
+            env=env,
+            cwd=run_dir / "cwd",
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+
+    log_path = run_dir / "service.log"
+    with log_path.open("w") as log:
+        # cwd holds no source tree, so only the installed wheel can be imported.
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=run_dir / "cwd",
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_WAIT_S
+        result = run_probe()
+        while result.returncode != 0 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+            result = run_probe()
+        assert result.returncode == 0, (
+            f"health check never passed: {result.stdout}{result.stderr}\n{log_path.read_text()}"
+        )
+        assert result.stdout.count("\n") == 1 and "SERVING" in result.stdout
+        by_name = run_probe("--service", service.health_service)
+        assert by_name.returncode == 0, by_name.stdout + by_name.stderr
+
+        proc.send_signal(signal.SIGTERM)
+        grace_s = float(env.get("SHUTDOWN_GRACE_S", ENV_VARS["SHUTDOWN_GRACE_S"]))
+        try:
+            returncode = proc.wait(grace_s + EXIT_MARGIN_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"no exit after SIGTERM:\n{log_path.read_text()}")
+        assert returncode == 0, log_path.read_text()
+        assert run_probe().returncode == 1, "the probe fails once the server is gone"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

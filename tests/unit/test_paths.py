@@ -1,0 +1,79 @@
+"""Media-root resolution: every escape is PERMISSION_DENIED, and messages never leak the root."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from shared.errors import InvalidArgument, LimitExceeded, PathOutsideRoot, TrackNotFound
+from shared.paths import resolve_media_path
+from shared.tracks import resolve_track
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> Path:
+    media = tmp_path / "media"
+    (media / "album").mkdir(parents=True)
+    (media / "album" / "song.wav").write_bytes(b"RIFF")
+    (tmp_path / "secret.wav").write_bytes(b"RIFF")
+    return media
+
+
+def test_relative_path_resolves_inside_the_root(root: Path) -> None:
+    assert resolve_media_path(root, "album/song.wav") == (root / "album" / "song.wav").resolve()
+
+
+@pytest.mark.parametrize("path", ["../secret.wav", "album/../../secret.wav", "/etc/passwd",
+                                  "album/\x00song.wav"])
+def test_escapes_are_outside_the_media_root(root: Path, path: str) -> None:
+    with pytest.raises(PathOutsideRoot, match="outside the media root") as caught:
+        resolve_media_path(root, path)
+    assert str(root) not in str(caught.value)
+
+
+def test_symlink_leading_outside_is_refused(root: Path) -> None:
+    os.symlink(root.parent / "secret.wav", root / "link.wav")
+    with pytest.raises(PathOutsideRoot, match="outside the media root"):
+        resolve_media_path(root, "link.wav")
+
+
+def test_symlink_inside_the_root_is_followed(root: Path) -> None:
+    os.symlink(root / "album" / "song.wav", root / "alias.wav")
+    assert resolve_media_path(root, "alias.wav").name == "song.wav"
+
+
+def test_missing_file_names_the_relative_path(root: Path) -> None:
+    with pytest.raises(TrackNotFound, match=r"album/nope\.wav") as caught:
+        resolve_media_path(root, "album/nope.wav")
+    assert str(root) not in str(caught.value)
+
+
+def test_directory_is_not_a_track(root: Path) -> None:
+    with pytest.raises(TrackNotFound, match="not a regular file"):
+        resolve_media_path(root, "album")
+
+
+def test_empty_path_is_invalid(root: Path) -> None:
+    with pytest.raises(InvalidArgument):
+        resolve_media_path(root, "")
+
+
+def test_track_needs_exactly_one_source(root: Path) -> None:
+    with pytest.raises(InvalidArgument, match="exactly one"):
+        resolve_track(root, path=None, content=None, max_content_bytes=10)
+    with pytest.raises(InvalidArgument, match="exactly one"):
+        resolve_track(root, path="album/song.wav", content=b"x", max_content_bytes=10)
+
+
+def test_content_over_the_limit_is_resource_exhausted(root: Path) -> None:
+    with pytest.raises(LimitExceeded, match="limit is 10 bytes"):
+        resolve_track(root, path=None, content=b"x" * 11, max_content_bytes=10)
+
+
+def test_path_track_carries_size_and_mtime(root: Path) -> None:
+    track = resolve_track(root, path="album/song.wav", content=None, max_content_bytes=10)
+    assert track.size == 4
+    assert track.mtime_ns == (root / "album" / "song.wav").stat().st_mtime_ns
+    assert track.relative_path == "album/song.wav"
