@@ -13,11 +13,11 @@ from shared.log import configure_logging
 
 
 def _serve(args: argparse.Namespace) -> int:
+    config = load_config(args)  # a bad setting is reported before the heavy imports
+    configure_logging(config.log_format, config.log_level)
     from fingerprint_service.app import build_app
     from shared.grpc_runtime import run_app
 
-    config = load_config(args)
-    configure_logging(config.log_format, config.log_level)
     return run_app(lambda: build_app(config))
 
 

@@ -34,6 +34,16 @@ MIN_SAMPLE_RATE_HZ = 8_000
 MAX_SAMPLE_RATE_HZ = 192_000
 
 
+def mono_mix(block: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Mean of the channels of a ``(n, channels)`` block (column sums: faster than a row mean)."""
+    mono = block[:, 0].copy()
+    for channel in range(1, block.shape[1]):
+        mono += block[:, channel]
+    if block.shape[1] > 1:
+        mono *= 1.0 / block.shape[1]
+    return mono
+
+
 class FingerprintAnalyzer:
     """Streaming analysis of one track: ``feed`` decoded blocks, then ``finish`` once."""
 
@@ -59,8 +69,7 @@ class FingerprintAnalyzer:
         self.loudness.feed(block)
         self.levels.feed(block)
         self.stereo.update(block)
-        mono = block[:, 0] if self.channels == 1 else block.mean(axis=1)
-        for batch in self.framer.feed(mono):
+        for batch in self.framer.feed(mono_mix(block)):
             self._analyse(batch)
 
     def _analyse(self, batch: SpectralFrames) -> None:
@@ -83,7 +92,7 @@ class FingerprintAnalyzer:
         dynamics = dynamics_features(
             crest_db=self.levels.crest_db(),
             silence_ratio=self.levels.silence_ratio(),
-            frame_rms_db=np.asarray(self.levels.frame_rms_db(), dtype=np.float64),
+            frame_rms_db=np.asarray(self.levels.frame_channel_rms_db(), dtype=np.float64),
             frame_peak=np.asarray(self.levels.frame_peak(), dtype=np.float64),
             short_term_lufs=np.asarray(self.loudness.short_term_lufs(1.0), dtype=np.float64),
         )

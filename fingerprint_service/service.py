@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import structlog
-from fingerprint_service.sidecar import read_sidecar, write_sidecar
 
 from fingerprint_service import extractor
+from fingerprint_service.sidecar import read_sidecar, write_sidecar
 from fingerprint_service.store import FingerprintStore
 from shared.config import Config
 from shared.errors import InvalidArgument, LimitExceeded, NotCached

@@ -41,12 +41,13 @@ import math
 import sqlite3
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import peewee
 import structlog
@@ -68,8 +69,9 @@ DEFAULT_RETRY_INTERVAL_S = 5.0
 POSTGRES_CONNECT_TIMEOUT_S = 3
 
 #: pg_advisory_xact_lock key serialising schema creation between replicas starting together
-#: (concurrent CREATE TABLE IF NOT EXISTS can otherwise fail on PostgreSQL's catalog).
-_SCHEMA_LOCK_KEY = 0x25D_F1_5C_4E
+#: (concurrent CREATE TABLE IF NOT EXISTS can otherwise fail on PostgreSQL's catalog); any fixed
+#: number works, this one is derived from a name so it reads as ours in pg_locks.
+_SCHEMA_LOCK_KEY = zlib.crc32(b"fingerprint_service.store schema")
 
 #: Errors that mean "the database is unusable right now", as opposed to a bug in the caller.
 _DATABASE_ERRORS: tuple[type[BaseException], ...] = (
@@ -111,6 +113,13 @@ class _Target:
 
 
 def _parse_database_url(url: str) -> _Target:
+    try:
+        return _parse_url_parts(url)
+    except ValueError as exc:  # e.g. a port that is not a number
+        raise StoreUnavailable(f"DATABASE_URL is malformed: {exc}") from exc
+
+
+def _parse_url_parts(url: str) -> _Target:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
@@ -132,10 +141,20 @@ def _parse_database_url(url: str) -> _Target:
         user = f"{parts.username}@" if parts.username else ""
         port = f":{parts.port}" if parts.port else ""
         redacted = f"postgresql://{user}{host}{port}{parts.path}"
-        return _Target("postgresql", location, redacted, dict(parse_qsl(parts.query)))
+        return _Target("postgresql", location, redacted, _libpq_query(parts.query))
     raise StoreUnavailable(
         f"DATABASE_URL must start with sqlite:/// or postgresql://, got {scheme or 'no'} scheme"
     )
+
+
+def _libpq_query(query: str) -> dict[str, str]:
+    """URI query parameters decoded as libpq does: %XX only ('+' stays a plus, unlike forms)."""
+    params: dict[str, str] = {}
+    for item in query.split("&"):
+        if item:
+            key, _, value = item.partition("=")
+            params[unquote(key)] = unquote(value)
+    return params
 
 
 def _open_database(target: _Target, busy_timeout_s: float) -> _PooledDatabase:
@@ -301,7 +320,9 @@ class FingerprintStore:
             self._next_attempt_at = now + self._retry_interval_s
         try:
             self._connect()
-        except _DATABASE_ERRORS as exc:
+        except Exception as exc:
+            # Whatever a database can be (another program's file, a foreign schema_meta, a
+            # driver surprise), the service must start and answer; the reason is logged.
             self._mark_degraded(exc)
             return False
         self._mark_healthy()
@@ -309,9 +330,10 @@ class FingerprintStore:
 
     def _connect(self) -> None:
         assert self._target is not None
+        if self._target.backend == "sqlite":
+            # Every attempt: the data directory may have been removed and must come back.
+            Path(self._target.location).parent.mkdir(parents=True, exist_ok=True)
         if self._db is None:
-            if self._target.backend == "sqlite":
-                Path(self._target.location).parent.mkdir(parents=True, exist_ok=True)
             db = _open_database(self._target, self._busy_timeout_s)
             self._tables = _Tables(db)
             self._db = db
@@ -331,7 +353,7 @@ class FingerprintStore:
             found: int | None = None
             if db.table_exists("schema_meta"):
                 row = tables.schema_meta.get_or_none(tables.schema_meta.id == 1)
-                found = None if row is None else int(row.schema_version)
+                found = None if row is None else _schema_version(row.schema_version)
             if found is not None and found > SCHEMA_VERSION:
                 raise StoreUnavailable(
                     f"the cache database has schema version {found}, newer than the "
@@ -527,6 +549,15 @@ class FingerprintStore:
                 reason=f"{type(exc).__name__}: {exc}",
             )
             return None
+
+
+def _schema_version(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise StoreUnavailable(
+        f"schema_meta holds {value!r}, not a schema version: the database belongs to another "
+        "program (nothing was changed)"
+    )
 
 
 def _upsert_path(t: _Tables, path: str, size: int, mtime_ns: int, content_sha256: str) -> None:

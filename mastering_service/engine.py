@@ -28,7 +28,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mastering_service.chain import Chain, build_chain
-from mastering_service.chain.encoding import Encoder, wav_header
+from mastering_service.chain.encoding import (
+    BYTES_PER_SAMPLE,
+    ENCODINGS,
+    S16_SCALE,
+    S24_SCALE,
+    Encoder,
+    wav_header,
+)
 from mastering_service.lwrp import MasteringPlan
 from shared.audio import AudioReader, open_audio
 from shared.errors import InvalidArgument, SeekOutOfRange, UnsupportedAudio
@@ -41,10 +48,6 @@ QUANTUM_FRAMES = 8192
 PREROLL_S = 3.0
 #: MasterTrack accepts at most stereo (SPEC section 3).
 MAX_CHANNELS = 2
-ENCODINGS = ("s16", "s24", "f32")
-_BYTES_PER_SAMPLE = {"s16": 2, "s24": 3, "f32": 4}
-_S16_SCALE = 32768.0
-_S24_SCALE = 8388608.0
 
 FloatBlock = NDArray[np.float64]
 
@@ -87,12 +90,12 @@ def _check_options(options: RenderOptions) -> None:
 def decode_pcm(pcm: bytes, encoding: str, channels: int) -> FloatBlock:
     """Interleaved little-endian PCM back to float64 ``(frames, channels)``."""
     if encoding == "s16":
-        values = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / _S16_SCALE
+        values = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / S16_SCALE
     elif encoding == "s24":
         raw = np.frombuffer(pcm, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
         packed = raw[:, 0] | (raw[:, 1] << 8) | (raw[:, 2] << 16)
         signed = packed - ((packed & 0x800000) << 1)
-        values = signed.astype(np.float64) / _S24_SCALE
+        values = signed.astype(np.float64) / S24_SCALE
     elif encoding == "f32":
         values = np.frombuffer(pcm, dtype="<f4").astype(np.float64)
     else:
@@ -204,7 +207,7 @@ class RenderStream:
         return self._chunks()
 
     def _chunks(self) -> Iterator[EncodedChunk]:
-        frame_bytes = _BYTES_PER_SAMPLE[self.options.encoding] * self.channels
+        frame_bytes = BYTES_PER_SAMPLE[self.options.encoding] * self.channels
         want = self.options.first_chunk_frames or self.options.chunk_frames
         parts: list[bytes] = []
         have = 0

@@ -99,8 +99,10 @@ class FingerprintClient:
                 ("grpc.keepalive_timeout_ms", _KEEPALIVE_TIMEOUT_MS),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.max_pings_without_data", 0),
+                # No grpc.min_reconnect_backoff_ms: gRPC also uses it as the connect timeout,
+                # and a 250 ms one turns a slow or hung service into UNAVAILABLE before the
+                # fetch timeout has run; the default (20 s) leaves that to the fetch timeout.
                 ("grpc.initial_reconnect_backoff_ms", 250),
-                ("grpc.min_reconnect_backoff_ms", 250),
                 ("grpc.max_reconnect_backoff_ms", _MAX_RECONNECT_BACKOFF_MS),
                 ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),

@@ -28,10 +28,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
+from functools import cache
+from itertools import pairwise
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import signal
 
 from mastering_service.chain.tonal_eq import TonalEQ
@@ -140,13 +143,15 @@ EXPANSION_PEAK_DB_PER_AMOUNT = 0.0
 #: Peak-reduction cost model (see ``_peak_reduction_cost_db``), calibrated on synthetic material.
 PEAK_COST_SLOPE = 0.3
 PEAK_COST_KNEE_DB = 3.0
-#: Iterations of the gain ↔ peak-reduction fixed point (a contraction: cost slope < 1).
-FIXED_POINT_ITERATIONS = 30
+#: The gain ↔ peak-reduction fixed point (a contraction: the cost's slope is below 1) stops when
+#: a step moves the gain less than this, or after this many steps.
+FIXED_POINT_TOLERANCE_DB = 1e-4
+FIXED_POINT_ITERATIONS = 50
 #: Floor for a true peak that is −inf or absurdly low (digital silence).
 TRUE_PEAK_FLOOR_DBTP = -200.0
 
 
-class Category(str, Enum):
+class Category(StrEnum):
     COMPRESSED_LOUD = "COMPRESSED_LOUD"
     DYNAMIC_LOUD = "DYNAMIC_LOUD"
     QUIET = "QUIET"
@@ -244,6 +249,10 @@ def _db(power_ratio: float) -> float:
     return 10.0 * math.log10(power_ratio)
 
 
+def _amplitude_db(ratio: float) -> float:
+    return 20.0 * math.log10(ratio)
+
+
 def _finite(value: float, fallback: float) -> float:
     number = float(value)
     return number if math.isfinite(number) else fallback
@@ -303,8 +312,8 @@ def _side_gain_db(fp: Fingerprint) -> float:
     )
     widen = 0.0
     if widen_allowed > 0.0:
-        widen = widen_allowed * WIDTH_CORRECTION_RATIO * max(0.0, 20.0 * math.log10(low_ratio / ratio))
-    narrow_wide = WIDTH_CORRECTION_RATIO * max(0.0, 20.0 * math.log10(max(ratio, 1e-9) / high_ratio))
+        widen = widen_allowed * WIDTH_CORRECTION_RATIO * max(0.0, _amplitude_db(low_ratio / ratio))
+    narrow_wide = WIDTH_CORRECTION_RATIO * max(0.0, _amplitude_db(max(ratio, 1e-9) / high_ratio))
     narrow_anti_phase = WIDTH_MAX_DB * _smoothstep(
         0.0, -ANTI_PHASE_FULL_CORRELATION, -fp.phase_correlation
     )
@@ -321,31 +330,34 @@ def _release_ms(fp: Fingerprint | None) -> float:
 # --- Loudness prediction -------------------------------------------------------------------------
 
 
-def _band_frequencies() -> list[np.ndarray[Any, np.dtype[np.float64]]]:
-    return [
+@cache
+def _band_grid() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Log-spaced frequencies of every band, ``(bands, points)``, and the K-weighting power
+    gain at each of them."""
+    freqs = np.array([
         np.geomspace(low, high, PREDICTION_POINTS_PER_BAND)
-        for low, high in zip(BAND_EDGES_HZ[:-1], BAND_EDGES_HZ[1:], strict=True)
-    ]
+        for low, high in pairwise(BAND_EDGES_HZ)
+    ])
+    rate = PREDICTION_SAMPLE_RATE
+    _, response = signal.sosfreqz(k_weighting_sos(rate), worN=freqs.ravel(), fs=rate)
+    return freqs, np.abs(response).reshape(freqs.shape) ** 2
 
 
 def _tonal_loudness_change_db(fp: Fingerprint, low_shelf_db: float, high_shelf_db: float) -> float:
-    """Loudness change of the tonal EQ: band shares × K-weighting × EQ response. (The 20 Hz
-    high-pass is left out: below 40 Hz the K-weighting already removes almost everything.)"""
-    shares = (
+    """Loudness change of the tonal EQ: band shares × K-weighting × EQ response, each averaged
+    over the band. (The 20 Hz high-pass is left out: below 40 Hz the K-weighting already
+    removes almost everything.)"""
+    shares = np.array([
         fp.sub_bass_share, fp.bass_share, fp.low_mid_share, fp.mid_share,
         fp.upper_mid_share, fp.presence_share, fp.air_share,
-    )
-    if sum(shares) <= 0.0:
+    ])
+    if (low_shelf_db == 0.0 and high_shelf_db == 0.0) or not shares.sum() > 0.0:
         return 0.0
-    rate = PREDICTION_SAMPLE_RATE
-    eq = TonalEQ(rate, 1, low_shelf_db, high_shelf_db)
-    before = after = 0.0
-    for share, freqs in zip(shares, _band_frequencies(), strict=True):
-        _, k_response = signal.sosfreqz(k_weighting_sos(rate), worN=freqs, fs=rate)
-        k_power = np.abs(k_response) ** 2
-        eq_power = 10.0 ** (eq.response_db(freqs) / 10.0)
-        before += share * float(k_power.mean())
-        after += share * float((k_power * eq_power).mean())
+    freqs, k_power = _band_grid()
+    eq = TonalEQ(PREDICTION_SAMPLE_RATE, 1, low_shelf_db, high_shelf_db)
+    eq_power = 10.0 ** (eq.response_db(freqs) / 10.0)
+    before = float(shares @ k_power.mean(axis=1))
+    after = float(shares @ (k_power * eq_power).mean(axis=1))
     if before <= 0.0 or after <= 0.0:
         return 0.0
     return _db(after / before)
@@ -381,11 +393,12 @@ def _solve_gain(
     base = target_lufs - input_lufs - static_change_db
     gain = base
     cost = 0.0
-    reduction = 0.0
     for _ in range(FIXED_POINT_ITERATIONS):
-        reduction = max(0.0, peak_before_gain_dbtp + gain - ceiling_dbtp)
-        cost = _peak_reduction_cost_db(reduction, plr_db)
-        gain = base + cost
+        cost = _peak_reduction_cost_db(peak_before_gain_dbtp + gain - ceiling_dbtp, plr_db)
+        step = base + cost - gain
+        gain += step
+        if abs(step) < FIXED_POINT_TOLERANCE_DB:
+            break
     reduction = max(0.0, peak_before_gain_dbtp + gain - ceiling_dbtp)
     return _Prediction(gain, reduction, cost)
 
@@ -461,7 +474,9 @@ def plan_mastering(
         reasons.extend(_tonal_reasons(fingerprint, low_shelf, high_shelf, side_gain))
     release_ms = _release_ms(fingerprint)
     if fingerprint is not None and fingerprint.tempo_bpm > 0.0:
-        reasons.append(f"limiter release {release_ms:.0f} ms from tempo {fingerprint.tempo_bpm:.0f} BPM")
+        reasons.append(
+            f"limiter release {release_ms:.0f} ms from tempo {fingerprint.tempo_bpm:.0f} BPM"
+        )
 
     # Predicted loudness and peak changes of every stage before the static gain.
     tonal_change = 0.0
@@ -472,7 +487,9 @@ def plan_mastering(
     expansion_change = EXPANSION_LOUDNESS_DB_PER_AMOUNT * expansion
     static_change = tonal_change + width_change + expansion_change
     # Gentle shelving keeps the crest: the peak moves with the loudness; expansion raises it.
-    peak_before_gain = true_peak + tonal_change + width_change + EXPANSION_PEAK_DB_PER_AMOUNT * expansion
+    peak_before_gain = (
+        true_peak + tonal_change + width_change + EXPANSION_PEAK_DB_PER_AMOUNT * expansion
+    )
     plr = true_peak - lufs
     solve = {
         "input_lufs": lufs, "static_change_db": static_change,
@@ -516,8 +533,9 @@ def plan_mastering(
             f"ceiling ({compressor_reduction:.1f} dB slow compressor, the rest true-peak limiter)"
         )
     reasons.append(
-        f"predicted loudness changes: tonal {tonal_change:+.2f} LU, width {width_change:+.2f} LU, "
-        f"expansion {expansion_change:+.2f} LU, peak reduction {-prediction.dynamics_cost_db:+.2f} LU"
+        f"predicted loudness changes: tonal {tonal_change:+.2f} LU, width "
+        f"{width_change:+.2f} LU, expansion {expansion_change:+.2f} LU, peak reduction "
+        f"{-prediction.dynamics_cost_db:+.2f} LU"
     )
 
     return MasteringPlan(

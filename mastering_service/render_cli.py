@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from mastering_service.analysis import analyze
-from mastering_service.engine import ENCODINGS, RenderOptions, render_to_wav
+from mastering_service.chain.encoding import ENCODINGS
+from mastering_service.engine import RenderOptions, render_to_wav
 from mastering_service.lwrp import (
     CEILING_RANGE_DBTP,
     DEFAULT_CEILING_DBTP,
@@ -45,7 +46,7 @@ def _load_extractor() -> Extractor | None:
         from fingerprint_service.extractor import extract
     except ImportError:
         return None
-    return extract  # type: ignore[no-any-return]
+    return extract
 
 
 def make_plan(

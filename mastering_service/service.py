@@ -19,17 +19,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import structlog
+
 from mastering_service.analysis import analyze
 from mastering_service.chain.encoding import wav_header
 from mastering_service.engine import EncodedChunk, RenderOptions, RenderStream, open_render
-from mastering_service.lwrp import MasteringPlan, fallback_plan, plan_mastering
-
 from mastering_service.fp_client import (
     FallbackReason,
     FetchedFingerprint,
     FingerprintClient,
     fetch_timeout_s,
 )
+from mastering_service.lwrp import MasteringPlan, fallback_plan, plan_mastering
 from shared.audio import AudioReader, open_audio
 from shared.config import Config
 from shared.errors import InvalidArgument, LimitExceeded, SeekOutOfRange
@@ -222,7 +222,8 @@ class MasteringService:
             self.active_streams -= 1
             if render is not None:
                 render.close()
-            elif reader is not None:
+            if reader is not None:
+                # The render was handed an open reader, which stays ours to close.
                 reader.close()
 
     async def _chunks(self, render: RenderStream) -> AsyncGenerator[EncodedChunk, None]:

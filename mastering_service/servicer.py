@@ -6,8 +6,8 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 import grpc
-from mastering_service.lwrp import MasteringPlan
 
+from mastering_service.lwrp import MasteringPlan
 from mastering_service.service import (
     MasteringService,
     MasterRequest,

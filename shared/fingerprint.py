@@ -127,9 +127,9 @@ def out_of_range_fields(fp: Fingerprint) -> list[str]:
     for name in FINGERPRINT_FIELDS:
         value = getattr(fp, name)
         low, high = FIELD_RANGES[name]
-        if not math.isfinite(value):
-            bad.append(name)
-        elif (low is not None and value < low) or (high is not None and value > high):
+        below = low is not None and value < low
+        above = high is not None and value > high
+        if not math.isfinite(value) or below or above:
             bad.append(name)
     if fp.tempo_bpm != 0.0 and not 60.0 <= fp.tempo_bpm <= 200.0:
         bad.append("tempo_bpm")

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,7 +120,18 @@ async def _fail(context: grpc.aio.ServicerContext, call: _CallLog, exc: BaseExce
 
 
 class _AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Request id, error mapping and one access-log event for every unary and server-stream RPC."""
+    """Request id, error mapping and one access-log event for every unary and server-stream RPC.
+
+    While the server drains, new application calls are refused with UNAVAILABLE before the
+    transport itself stops accepting them (health and reflection keep answering).
+    """
+
+    def __init__(self, draining: Callable[[], bool]) -> None:
+        self._draining = draining
+
+    def _refuse_if_draining(self, method: str) -> None:
+        if self._draining() and not method.startswith("/grpc."):
+            raise Draining("the server is shutting down; retry the call")
 
     async def intercept_service(
         self,
@@ -136,8 +149,14 @@ class _AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
+            # A coroutine handler streams with context.write (e.g. Health.Watch); an async
+            # generator yields its responses.
+            behavior = handler.unary_stream
+            wrapped = (self._wrap_unary(method, behavior)
+                       if inspect.iscoroutinefunction(behavior)
+                       else self._wrap_stream(method, behavior))
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(method, handler.unary_stream),
+                wrapped,
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -158,6 +177,7 @@ class _AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             call, fields = self._begin(method, context)
             try:
+                self._refuse_if_draining(method)
                 return await behavior(request, context)
             except asyncio.CancelledError:
                 call.status = "CANCELLED"
@@ -173,13 +193,17 @@ class _AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return wrapped
 
     def _wrap_stream(
-        self, method: str, behavior: Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+        self,
+        method: str,
+        behavior: Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]],
     ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             call, fields = self._begin(method, context)
             try:
-                async for response in behavior(request, context):
-                    yield response
+                self._refuse_if_draining(method)
+                async with aclosing(behavior(request, context)) as responses:
+                    async for response in responses:
+                        yield response
             except (asyncio.CancelledError, GeneratorExit):
                 call.status = "CANCELLED"
                 raise
@@ -223,7 +247,7 @@ class GrpcApp:
         self.port = 0
         receive_limit = config.max_content_bytes + _MESSAGE_OVERHEAD_BYTES
         self.server = grpc.aio.server(
-            interceptors=[_AccessLogInterceptor()],
+            interceptors=[_AccessLogInterceptor(lambda: self._stopping)],
             options=[
                 ("grpc.max_receive_message_length", receive_limit),
                 ("grpc.max_send_message_length", receive_limit),

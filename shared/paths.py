@@ -22,11 +22,16 @@ def resolve_media_path(media_root: Path, relative: str) -> Path:
     if pure.is_absolute() or relative.startswith("\\") or ".." in pure.parts:
         raise PathOutsideRoot(f"track.path {relative!r} is outside the media root")
     root = media_root.resolve()
-    candidate = (root / pure).resolve()
-    if not candidate.is_relative_to(root):
-        raise PathOutsideRoot(f"track.path {relative!r} is outside the media root")
-    if not candidate.exists():
+    try:
+        candidate = (root / pure).resolve()
+        if not candidate.is_relative_to(root):
+            raise PathOutsideRoot(f"track.path {relative!r} is outside the media root")
+        exists, is_file = candidate.exists(), candidate.is_file()
+    except (OSError, RuntimeError):
+        # A symlink loop (RuntimeError before Python 3.13) or a name too long for the OS.
+        raise TrackNotFound(f"track not found: {relative}") from None
+    if not exists:
         raise TrackNotFound(f"track not found: {relative}")
-    if not candidate.is_file():
+    if not is_file:
         raise TrackNotFound(f"track is not a regular file: {relative}")
     return candidate

@@ -13,8 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Executor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,10 +72,15 @@ def in_process(build: Callable[[], Awaitable[T]]) -> Iterator[tuple[T, LoopThrea
         loop.close()
 
 
-def channel(port: int) -> grpc.Channel:
-    return grpc.insecure_channel(f"127.0.0.1:{port}",
-                                 options=[("grpc.max_receive_message_length", 256 << 20),
-                                          ("grpc.max_send_message_length", 256 << 20)])
+def channel(port: int, *, slow_reader: bool = False) -> grpc.Channel:
+    """A client channel. ``slow_reader`` keeps the receive window at its initial 64 KiB (no
+    BDP probing), so a stream the test does not read holds the server back after a few chunks,
+    as a slow listener on a slow link would, instead of after megabytes."""
+    options: list[tuple[str, int]] = [("grpc.max_receive_message_length", 256 << 20),
+                                      ("grpc.max_send_message_length", 256 << 20)]
+    if slow_reader:
+        options.append(("grpc.http2.bdp_probe", 0))
+    return grpc.insecure_channel(f"127.0.0.1:{port}", options=options)
 
 
 class ServiceProcess:
@@ -125,9 +130,12 @@ class ServiceProcess:
         return found
 
     def terminate(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM, wait for the exit code, and for the last of the output to be read."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout_s)
+        code = self.proc.wait(timeout_s)
+        self._reader.join(timeout_s)
+        return code
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -178,28 +186,6 @@ class SilentListener:
         self.close()
 
 
-class GatedPool(Executor):
-    """A fingerprint worker pool whose tasks wait at a gate before running in ``inner``: while
-    the gate is closed the service is slow, opening it lets the service recover."""
-
-    def __init__(self, inner: Executor, gate: threading.Event) -> None:
-        self._inner = inner
-        self.gate = gate
-        self._waiters = ThreadPoolExecutor(max_workers=8, thread_name_prefix="gate")
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        return self._waiters.submit(self._run, fn, args, kwargs)
-
-    def _run(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-        self.gate.wait()
-        return self._inner.submit(fn, *args, **kwargs).result()
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self.gate.set()
-        self._waiters.shutdown(wait, cancel_futures=cancel_futures)
-        self._inner.shutdown(wait, cancel_futures=cancel_futures)
-
-
 @dataclass
 class Stack:
     """A mastering server (and usually a fingerprint server beside it) sharing one media root."""
@@ -219,15 +205,16 @@ class Stack:
         assert self.fingerprint is not None
         return int(self.fingerprint.app.port)
 
-    def _channel(self, port: int) -> grpc.Channel:
-        ch = channel(port)
+    def _channel(self, port: int, *, slow_reader: bool = False) -> grpc.Channel:
+        ch = channel(port, slow_reader=slow_reader)
         self._channels.append(ch)
         return ch
 
-    def mastering_stub(self) -> Any:
+    def mastering_stub(self, *, slow_reader: bool = False) -> Any:
         from shared.proto.mastering.v1 import mastering_pb2_grpc
 
-        return mastering_pb2_grpc.MasteringServiceStub(self._channel(self.mastering_port))
+        return mastering_pb2_grpc.MasteringServiceStub(
+            self._channel(self.mastering_port, slow_reader=slow_reader))
 
     def fingerprint_stub(self) -> Any:
         from shared.proto.fingerprint.v1 import fingerprint_pb2_grpc
@@ -277,37 +264,3 @@ def mastering_stack(
                        mastering_loop=m_loop)
         stack.callback(result.close_channels)
         yield result
-
-
-@dataclass
-class MasteredStream:
-    """One MasterTrack response stream, split into its parts (``kinds`` keeps the order)."""
-
-    kinds: list[str]
-    headers: list[Any]
-    chunks: list[Any]
-    summaries: list[Any]
-
-    @property
-    def header(self) -> Any:
-        assert len(self.headers) == 1, f"expected exactly one header, got {self.kinds}"
-        return self.headers[0]
-
-    @property
-    def summary(self) -> Any:
-        assert len(self.summaries) == 1, f"expected exactly one summary, got {len(self.summaries)}"
-        return self.summaries[0]
-
-    @property
-    def pcm(self) -> bytes:
-        return b"".join(chunk.pcm for chunk in self.chunks)
-
-
-def split_stream(responses: Iterable[Any]) -> MasteredStream:
-    stream = MasteredStream(kinds=[], headers=[], chunks=[], summaries=[])
-    for response in responses:
-        kind = response.WhichOneof("event")
-        stream.kinds.append(kind)
-        {"header": stream.headers, "chunk": stream.chunks,
-         "summary": stream.summaries}[kind].append(getattr(response, kind))
-    return stream

@@ -1,11 +1,14 @@
 """Dynamics: crest, silence, crest variation, loudness variation, peak consistency (dims 9, 14,
 21–23 of SPEC section 4).
 
-Inputs are what the project's meters keep anyway: per-100 ms RMS (dBFS) and sample peaks of the
-mono mix (``shared.levels.LevelMeter``) and the short-term loudness series
-(``shared.loudness.LoudnessMeter``). Seconds are groups of ten consecutive 100 ms frames from
-the start of the track; a trailing group shorter than half a second is left out of the
-per-second statistics (its crest and peak would describe a fragment, not a second).
+Inputs are what the project's meters keep anyway: per-100 ms RMS (dBFS, power mean over the
+channels: the level crest_db is measured against) and sample peaks (over all channels) from
+``shared.levels.LevelMeter``, and the short-term loudness series of
+``shared.loudness.LoudnessMeter``; crest_db and silence_ratio are the level meter's own.
+
+Seconds are groups of ten consecutive 100 ms frames from the start of the track; a trailing
+group shorter than half a second is left out of the per-second statistics (its crest and peak
+would describe a fragment, not a second).
 """
 
 from __future__ import annotations

@@ -32,6 +32,9 @@ ANALYSIS_HIGH_HZ = 20_000.0
 #: A frame whose RMS is below this is silent (SPEC section 4).
 SILENCE_DBFS = -60.0
 SILENCE_RMS = 10.0 ** (SILENCE_DBFS / 20.0)
+#: Floor of the log power spectrum (−120 dB re a full-scale sine's bin): keeps log() finite on
+#: exact zeros, far below anything a frame above the silence gate puts in a bin.
+LOG_POWER_FLOOR = 1e-12
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +86,14 @@ class SpectralFrames:
     """A batch of analysed frames.
 
     ``power``: ``(frames, bins)`` float32 power spectrum over the analysis band, scaled so that
-    a full-scale sine centred on a bin reads 1.0 in that bin. ``rms``: ``(frames,)`` RMS of the
-    un-windowed frame samples. ``first_index``: index of the first frame in the track.
+    a full-scale sine centred on a bin reads 1.0 in that bin. ``log_power``: its natural log,
+    floored at ``LOG_POWER_FLOOR`` (the geometric mean of the flatness needs it).
+    ``rms``: ``(frames,)`` RMS of the un-windowed frame samples. ``first_index``: index of the
+    first frame in the track.
     """
 
     power: Float32Array
+    log_power: Float32Array
     rms: FloatArray
     first_index: int
 
@@ -97,7 +103,7 @@ class SpectralFrames:
 
     @property
     def non_silent(self) -> NDArray[np.bool_]:
-        return self.rms >= SILENCE_RMS
+        return np.asarray(self.rms >= SILENCE_RMS, dtype=np.bool_)
 
 
 def analyse_frames(
@@ -111,14 +117,20 @@ def analyse_frames(
     frames = np.lib.stride_tricks.sliding_window_view(samples[: (count - 1) * hop + n_fft], n_fft)
     frames = frames[::hop]
     # n_fft = 2·hop: a frame's energy is the sum of its two half-frames' energies.
-    halves = samples[: (count + 1) * hop].astype(np.float64).reshape(count + 1, hop)
-    half_energy = np.einsum("ij,ij->i", halves, halves)
+    halves = samples[: (count + 1) * hop].reshape(count + 1, hop)
+    half_energy = np.einsum("ij,ij->i", halves, halves, dtype=np.float64)
     rms = np.sqrt((half_energy[:-1] + half_energy[1:]) / n_fft)
     spectrum = scipy.fft.rfft(frames * window, axis=1)[:, config.band]
-    power = spectrum.real * spectrum.real
-    power += spectrum.imag * spectrum.imag
+    power = np.abs(spectrum)
+    np.square(power, out=power)
     power *= np.float32((2.0 / float(window.sum(dtype=np.float64))) ** 2)
-    return power.astype(np.float32, copy=False), rms
+    return power, rms
+
+
+def log_power(power: Float32Array) -> Float32Array:
+    """Natural log of a power spectrum, floored at ``LOG_POWER_FLOOR``."""
+    floored = np.maximum(power, np.float32(LOG_POWER_FLOOR))
+    return np.log(floored, out=floored)
 
 
 class StftFramer:
@@ -161,7 +173,7 @@ class StftFramer:
 
     def _take(self, count: int) -> SpectralFrames:
         power, rms = analyse_frames(self._pending, self.config, self._window, count)
-        batch = SpectralFrames(power, rms, self._next_frame)
+        batch = SpectralFrames(power, log_power(power), rms, self._next_frame)
         self._next_frame += count
         self._pending = self._pending[count * self.config.hop :]
         return batch

@@ -2,15 +2,21 @@
 
 Everything derives from one onset-strength envelope at the STFT frame rate: the half-wave
 rectified spectral flux of the log-compressed magnitude spectrum (Müller, "Fundamentals of
-Music Processing", section 6.1), averaged over the analysis band. The envelope is one float per
-frame, so it is kept whole and the functions below run once on it at the end of the track.
+Music Processing", section 6.1), averaged over the analysis band; silent frames contribute 0.
+The envelope is one float per frame, so it is kept whole and the functions below run once on it
+at the end of the track.
 
-Tempo: the unbiased autocorrelation of the mean-removed envelope, normalised to 1 at lag 0. Each
-candidate lag between 60 and 200 BPM is scored by the mean of the autocorrelation at the lag and
-its first multiples (harmonic summation: a true beat period repeats at 2, 3, 4 periods, a
-half-period alias does not), weighted by a log-normal prior centred on 120 BPM with a one-octave
-standard deviation. The winning lag is refined with parabolic interpolation of the peaks at the
-lag and its multiples (a least-squares fit through the origin).
+Tempo: the envelope is smoothed over about a frame, its mean removed, and its unbiased
+autocorrelation normalised to 1 at lag 0. Each candidate lag between 60 and 200 BPM is scored by
+the mean of the autocorrelation at the lag and its first multiples (harmonic summation: a true
+beat period repeats at 2, 3 and 4 periods, a half-period alias does not), weighted by a
+log-normal prior centred on 120 BPM with a one-octave standard deviation (the octave choice
+between a period and its double is the prior's). The winning lag is refined by parabolic
+interpolation of the peaks at the lag and its multiples (a least-squares fit through the
+origin). rhythm_stability is the interpolated autocorrelation peak at the lag.
+
+Transient density: onsets are local maxima of the envelope that stand well above its running
+median; their rate per second, divided by 10.
 """
 
 from __future__ import annotations
@@ -21,15 +27,16 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 from numpy.typing import NDArray
-from scipy.ndimage import gaussian_filter1d, maximum_filter1d, uniform_filter1d
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d, median_filter
 
 from fingerprint_service.features.frames import SpectralFrames
 
 FloatArray = NDArray[np.float64]
 
-#: Log compression log(1 + γ·|X|) (|X| = 1 for a full-scale sine): the knee at −60 dB keeps the
-#: noise floor of quiet passages from flooding the flux with random fluctuations.
-ONSET_LOG_GAIN = 1000.0
+#: Knee of the onset strength's log compression (−60 dB re a full-scale sine's bin): above it
+#: the flux follows the log magnitude, below it fades out, so the noise floor of quiet passages
+#: does not flood the flux with its fluctuations.
+ONSET_KNEE_POWER = 1e-6
 
 TEMPO_MIN_BPM = 60.0
 TEMPO_MAX_BPM = 200.0
@@ -47,17 +54,19 @@ TEMPO_HARMONICS = 4
 REFINE_HARMONICS = 4
 REFINE_MIN_PEAK_SHARE = 0.5
 
-#: Onset picking: a peak of the envelope within ±50 ms, at least DELTA above the mean of the
-#: surrounding ±100 ms. DELTA is ONSET_DELTA times the envelope's 99th percentile (so the
-#: threshold scales with the material), but never below ONSET_MIN_DELTA (mean nats of flux:
-#: fluctuations of a noise floor stay below it).
+#: Onset picking: a peak of the envelope within ±50 ms that stands at least ONSET_RATIO times
+#: above the local baseline (the median over ±250 ms, which neighbouring onsets do not lift)
+#: and at least ONSET_MIN_DELTA (mean nats of flux) above it. The ratio makes the test
+#: level-independent and ignores stationary noise, whose flux hovers within a few per cent of
+#: its own median; the absolute margin ignores the faint ripple of near-silent passages.
 ONSET_PEAK_WINDOW_S = 0.05
-ONSET_MEAN_WINDOW_S = 0.1
-ONSET_DELTA = 0.07
-ONSET_DELTA_PERCENTILE = 99.0
-ONSET_MIN_DELTA = 0.02
+ONSET_BASELINE_WINDOW_S = 0.25
+ONSET_RATIO = 1.5
+ONSET_MIN_DELTA = 0.01
 #: transient_density = onsets per second / this, clipped to 1.
 ONSETS_PER_S_FULL_SCALE = 10.0
+#: The rate is taken over at least this long: one onset in a 3 ms file is not 333 per second.
+MIN_RATE_DURATION_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +76,14 @@ class RhythmFeatures:
     transient_density: float
 
 
-def log_magnitude(power: NDArray[np.float32]) -> NDArray[np.float32]:
-    """log(1 + γ·|X|) of a power spectrum batch."""
-    return np.log1p(np.float32(ONSET_LOG_GAIN) * np.sqrt(power))
+def onset_log_magnitude(power: NDArray[np.float32]) -> NDArray[np.float32]:
+    """½·log(1 + P/P₀) of a ``(frames, bins)`` batch of power spectra, P₀ = ONSET_KNEE_POWER:
+    the log magnitude (plus a constant) well above the knee, close to 0 well below it."""
+    compressed = power * np.float32(1.0 / ONSET_KNEE_POWER)
+    compressed += np.float32(1.0)
+    np.log(compressed, out=compressed)
+    compressed *= np.float32(0.5)
+    return compressed
 
 
 def spectral_flux(
@@ -79,13 +93,16 @@ def spectral_flux(
 
     ``log_mag``: ``(frames, bins)``; ``previous``: the ``(bins,)`` frame before the first one.
     """
-    before = np.concatenate([previous[None, :], log_mag[:-1]], axis=0)
-    rise = np.maximum(log_mag - before, np.float32(0.0))
+    rise = np.empty_like(log_mag)
+    np.subtract(log_mag[1:], log_mag[:-1], out=rise[1:])
+    np.subtract(log_mag[0], previous, out=rise[0])
+    np.maximum(rise, np.float32(0.0), out=rise)
     return np.asarray(rise.mean(axis=1, dtype=np.float64), dtype=np.float64)
 
 
 class OnsetAccumulator:
-    """Builds the onset-strength envelope frame by frame; the frame before the track is silent."""
+    """Builds the onset-strength envelope frame by frame; the frame before the track is silent,
+    so a track that starts loud starts with an onset."""
 
     def __init__(self, bins: int) -> None:
         self._previous = np.zeros(bins, dtype=np.float32)
@@ -94,8 +111,9 @@ class OnsetAccumulator:
     def update(self, batch: SpectralFrames) -> None:
         if batch.count == 0:
             return
-        log_mag = log_magnitude(batch.power)
-        self._parts.append(spectral_flux(log_mag, self._previous))
+        log_mag = onset_log_magnitude(batch.power)
+        # Silent frames carry no onset strength (the rise into the first loud frame still does).
+        self._parts.append(np.where(batch.non_silent, spectral_flux(log_mag, self._previous), 0.0))
         self._previous = log_mag[-1].copy()
 
     def envelope(self) -> FloatArray:
@@ -129,7 +147,8 @@ def _parabolic_peak(values: FloatArray, index: int) -> tuple[float, float]:
     curvature = left - 2.0 * centre + right
     if curvature >= 0.0:
         return float(index), float(centre)
-    offset = 0.5 * (left - right) / curvature
+    # Clamped: at the edge of a search window the index need not be a local maximum.
+    offset = float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5))
     return index + offset, float(centre - 0.25 * (left - right) * offset)
 
 
@@ -143,13 +162,14 @@ def estimate_tempo(envelope: FloatArray, frame_rate_hz: float) -> tuple[float, f
     """(tempo_bpm, rhythm_stability) of an onset envelope; (0, 0) without any periodicity."""
     min_lag = max(1, math.ceil(60.0 * frame_rate_hz / TEMPO_MAX_BPM))
     max_lag = math.floor(60.0 * frame_rate_hz / TEMPO_MIN_BPM)
-    n = envelope.shape[0]
-    # Lags need at least two periods of envelope to be measured at all.
-    max_lag = min(max_lag, n // 2)
+    # The unbiased autocorrelation averages over n − lag products: beyond n/2 it rests on too
+    # few of them (two isolated onsets would read as a perfect repetition).
+    usable_lag = envelope.shape[0] // 2
+    max_lag = min(max_lag, usable_lag)
     if max_lag < min_lag:
         return 0.0, 0.0
     smoothed = gaussian_filter1d(envelope, TEMPO_SMOOTHING_FRAMES, mode="constant")
-    acf = normalised_autocorrelation(smoothed, min(TEMPO_HARMONICS * max_lag + 1, n - 1))
+    acf = normalised_autocorrelation(smoothed, min(TEMPO_HARMONICS * max_lag + 1, usable_lag))
     if acf.size == 0 or acf[0] == 0.0:
         return 0.0, 0.0
     top = acf.shape[0] - 1
@@ -169,6 +189,7 @@ def estimate_tempo(envelope: FloatArray, frame_rate_hz: float) -> tuple[float, f
     if not weighted[best] > 0.0:
         return 0.0, 0.0
     period, stability = _refine_period(acf, int(lags[best]))
+    period = max(period, min_lag - 0.5)
     bpm = float(np.clip(60.0 * frame_rate_hz / period, TEMPO_MIN_BPM, TEMPO_MAX_BPM))
     return bpm, float(np.clip(stability, 0.0, 1.0))
 
@@ -182,7 +203,7 @@ def _refine_period(acf: FloatArray, lag: int) -> tuple[float, float]:
     numerator, denominator = first_position, 1.0
     estimate = first_position
     for k in range(2, REFINE_HARMONICS + 1):
-        centre = int(round(k * estimate))
+        centre = round(k * estimate)
         if centre + 1 > top:
             break
         index = _local_peak(acf, centre, 1)
@@ -196,38 +217,41 @@ def _refine_period(acf: FloatArray, lag: int) -> tuple[float, float]:
 
 
 def _local_peak(values: FloatArray, centre: int, radius: int) -> int:
-    low = max(0, centre - radius)
-    high = min(values.shape[0], centre + radius + 1)
-    return low + int(np.argmax(values[low:high]))
+    """Index of the largest value within ``radius`` of ``centre`` (clamped to the array)."""
+    last = int(values.shape[0]) - 1
+    low = min(max(0, centre - radius), last)
+    high = min(last, max(low, centre + radius))
+    return low + int(np.argmax(values[low : high + 1]))
 
 
 def onset_frames(envelope: FloatArray, frame_rate_hz: float) -> NDArray[np.int64]:
-    """Indices of detected onsets: peaks of the envelope above an adaptive threshold."""
-    n = envelope.shape[0]
-    if n == 0:
+    """Indices of detected onsets: local peaks of the envelope well above its local baseline."""
+    if envelope.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
     peak_radius = max(1, round(ONSET_PEAK_WINDOW_S * frame_rate_hz))
-    mean_radius = max(1, round(ONSET_MEAN_WINDOW_S * frame_rate_hz))
+    baseline_radius = max(1, round(ONSET_BASELINE_WINDOW_S * frame_rate_hz))
     local_max = maximum_filter1d(envelope, size=2 * peak_radius + 1, mode="constant")
-    local_mean = uniform_filter1d(envelope, size=2 * mean_radius + 1, mode="constant")
-    delta = max(
-        ONSET_MIN_DELTA,
-        ONSET_DELTA * float(np.percentile(envelope, ONSET_DELTA_PERCENTILE)),
+    baseline = median_filter(envelope, size=2 * baseline_radius + 1, mode="nearest")
+    candidate = (
+        (envelope >= local_max)
+        & (envelope >= ONSET_RATIO * baseline)
+        & (envelope >= baseline + ONSET_MIN_DELTA)
     )
-    candidate = (envelope >= local_max) & (envelope >= local_mean + delta)
     # On a plateau keep only its first frame.
     candidate[1:] &= envelope[1:] > envelope[:-1]
     return np.flatnonzero(candidate).astype(np.int64)
 
 
 def transient_density(onset_count: int, duration_s: float) -> float:
-    """Onsets per second / 10, clipped to 0…1."""
-    if duration_s <= 0.0:
-        return 0.0
-    return float(np.clip(onset_count / duration_s / ONSETS_PER_S_FULL_SCALE, 0.0, 1.0))
+    """Onsets per second / 10, clipped to 0…1 (the rate over at least one second)."""
+    per_s = onset_count / max(duration_s, MIN_RATE_DURATION_S)
+    return float(np.clip(per_s / ONSETS_PER_S_FULL_SCALE, 0.0, 1.0))
 
 
-def rhythm_features(envelope: FloatArray, frame_rate_hz: float, duration_s: float) -> RhythmFeatures:
+def rhythm_features(
+    envelope: FloatArray, frame_rate_hz: float, duration_s: float
+) -> RhythmFeatures:
+    """All rhythm dimensions from the onset envelope of a track lasting ``duration_s``."""
     tempo_bpm, stability = estimate_tempo(envelope, frame_rate_hz)
     density = transient_density(int(onset_frames(envelope, frame_rate_hz).shape[0]), duration_s)
     return RhythmFeatures(tempo_bpm, stability, density)

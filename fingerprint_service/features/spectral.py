@@ -27,9 +27,6 @@ MID_RANGE_HZ = (250.0, 4_000.0)
 BASS_MID_LIMIT_DB = 60.0
 #: spectral_rolloff_hz: the frequency below which this share of the power lies.
 ROLLOFF_FRACTION = 0.85
-#: Power floor of the flatness geometric mean (−120 dB re a full-scale sine's bin): keeps log()
-#: finite on exact zeros without touching any bin a real signal above the silence gate fills.
-FLATNESS_FLOOR_POWER = 1e-12
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,17 +93,18 @@ def spectral_rolloff_hz(
     return float(freqs_hz[min(index, freqs_hz.size - 1)])
 
 
-def frame_flatness(power: NDArray[np.float32] | FloatArray) -> FloatArray:
+def frame_flatness(power: NDArray[np.float32], log_power: NDArray[np.float32]) -> FloatArray:
     """Per-frame spectral flatness: geometric / arithmetic mean of the power, 0…1.
 
-    ``power``: ``(frames, bins)``. A frame with no power reads 0.
+    ``power`` and its floored natural log ``log_power``: ``(frames, bins)``. A frame with no
+    power reads 0.
     """
-    if power.shape[0] == 0:
-        return np.zeros(0)
-    floored = np.maximum(power, power.dtype.type(FLATNESS_FLOOR_POWER))
-    log_mean = np.log(floored).mean(axis=1, dtype=np.float64)
+    if power.shape[0] == 0 or power.shape[1] == 0:
+        return np.zeros(power.shape[0])
+    geometric = np.exp(log_power.mean(axis=1, dtype=np.float64))
     arithmetic = power.mean(axis=1, dtype=np.float64)
-    flatness = np.where(arithmetic > 0.0, np.exp(log_mean) / np.maximum(arithmetic, 1e-300), 0.0)
+    flatness = np.divide(geometric, arithmetic, out=np.zeros_like(geometric),
+                         where=arithmetic > 0.0)
     return np.asarray(np.clip(flatness, 0.0, 1.0), dtype=np.float64)
 
 
@@ -124,9 +122,12 @@ class SpectrumAccumulator:
         count = int(loud.sum())
         if count == 0:
             return
-        power = batch.power if count == batch.count else batch.power[loud]
+        if count == batch.count:
+            power, logs = batch.power, batch.log_power
+        else:
+            power, logs = batch.power[loud], batch.log_power[loud]
         self.power_sum += power.sum(axis=0, dtype=np.float64)
-        self.flatness_sum += float(frame_flatness(power).sum())
+        self.flatness_sum += float(frame_flatness(power, logs).sum())
         self.frames += count
 
     def mean_power(self) -> FloatArray:

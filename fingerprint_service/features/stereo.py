@@ -4,8 +4,8 @@ section 4).
 Both are computed over the non-silent samples: the track is cut into 100 ms chunks (aligned to
 the start of the track) and a chunk counts when the RMS of its two channels together reaches
 −60 dBFS. What is kept is the count, the means and the centred second moments of L and R,
-merged chunk batch by chunk batch with the pairwise update of Chan, Golub & LeVeque (1979), so
-a DC offset or an hour of audio costs no precision.
+merged batch by batch with the pairwise update of Chan, Golub & LeVeque (1979), so a DC offset
+or an hour of audio costs no precision.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from fingerprint_service.features.frames import SILENCE_RMS
 FloatArray = NDArray[np.float64]
 
 CHUNK_S = 0.1
-#: Chunks are evaluated this many at a time, whatever the decode block size.
-CHUNKS_PER_BATCH = 64
 #: A channel whose variance is below this share of its mean square is constant (DC): Pearson's
 #: r is undefined there, so the uncentred correlation is used instead.
 CONSTANT_VARIANCE_SHARE = 1e-10
@@ -37,23 +35,6 @@ class PairMoments:
     m2_ll: float = 0.0
     m2_rr: float = 0.0
     m2_lr: float = 0.0
-
-    @classmethod
-    def of(cls, pair: FloatArray) -> PairMoments:
-        """Moments of ``(n, 2)`` samples (two-pass)."""
-        n = int(pair.shape[0])
-        if n == 0:
-            return cls()
-        means = pair.mean(axis=0)
-        centred = pair - means
-        return cls(
-            count=n,
-            mean_l=float(means[0]),
-            mean_r=float(means[1]),
-            m2_ll=float(np.dot(centred[:, 0], centred[:, 0])),
-            m2_rr=float(np.dot(centred[:, 1], centred[:, 1])),
-            m2_lr=float(np.dot(centred[:, 0], centred[:, 1])),
-        )
 
     def merge(self, other: PairMoments) -> PairMoments:
         if other.count == 0:
@@ -118,7 +99,11 @@ def phase_correlation(moments: PairMoments) -> float:
 
 
 class StereoAccumulator:
-    """Moments of the first two channels over non-silent 100 ms chunks; mono input is ignored."""
+    """Moments of the first two channels over non-silent 100 ms chunks; mono input is ignored.
+
+    Chunks are aligned to the start of the track: a chunk split between two blocks is completed
+    from the next block, and only a partial chunk (< 100 ms) is ever copied and kept.
+    """
 
     def __init__(self, sample_rate: int, channels: int) -> None:
         self.active = channels >= 2
@@ -129,28 +114,49 @@ class StereoAccumulator:
     def update(self, block: FloatArray) -> None:
         if not self.active or block.shape[0] == 0:
             return
-        self._pending = np.concatenate([self._pending, block[:, :2]])
-        batch = self.chunk * CHUNKS_PER_BATCH
-        while self._pending.shape[0] >= batch:
-            self._add_chunks(self._pending[:batch], CHUNKS_PER_BATCH)
-            self._pending = self._pending[batch:]
+        pair = block[:, :2]
+        if self._pending.shape[0]:
+            head = pair[: self.chunk - self._pending.shape[0]]
+            self._pending = np.concatenate([self._pending, head])
+            if self._pending.shape[0] < self.chunk:
+                return
+            self._add_chunks(self._pending[None])
+            pair = pair[head.shape[0] :]
+        whole = pair.shape[0] // self.chunk
+        if whole:
+            self._add_chunks(pair[: whole * self.chunk].reshape(whole, self.chunk, 2))
+        self._pending = pair[whole * self.chunk :].copy()
 
     def finish(self) -> None:
-        """Account for the remaining samples: whole chunks, then a last short chunk."""
-        whole = self._pending.shape[0] // self.chunk
-        if whole:
-            self._add_chunks(self._pending[: whole * self.chunk], whole)
-        rest = self._pending[whole * self.chunk :]
-        if rest.shape[0]:
-            self._add_chunks(rest, 1)
+        """Account for the last, partial chunk."""
+        if self._pending.shape[0]:
+            self._add_chunks(self._pending[None])
         self._pending = np.zeros((0, 2))
 
-    def _add_chunks(self, samples: FloatArray, chunks: int) -> None:
-        shaped = samples.reshape(chunks, -1, 2)
-        mean_square = np.einsum("ijk,ijk->i", shaped, shaped) / (2 * shaped.shape[1])
-        loud = mean_square >= SILENCE_RMS * SILENCE_RMS
-        if loud.any():
-            self.moments = self.moments.merge(PairMoments.of(shaped[loud].reshape(-1, 2)))
+    def _add_chunks(self, chunks: FloatArray) -> None:
+        """Merge the non-silent ones of ``(chunks, length, 2)`` samples into the moments."""
+        length = chunks.shape[1]
+        gram = np.matmul(chunks.transpose(0, 2, 1), chunks)  # Σ x·xᵀ per chunk: (chunks, 2, 2)
+        loud = gram[:, 0, 0] + gram[:, 1, 1] >= SILENCE_RMS * SILENCE_RMS * 2 * length
+        if not loud.any():
+            return
+        gram = gram[loud]
+        means = (np.ones(length) @ chunks)[loud] / length
+        # Centred moments of each chunk, then of the batch (Chan et al.'s pairwise combination
+        # of equally long parts: the spread of the chunk means adds to the within-chunk sums).
+        centred = gram - length * means[:, :, None] * means[:, None, :]
+        batch_mean = means.mean(axis=0)
+        offsets = means - batch_mean
+        m2 = centred.sum(axis=0) + length * offsets.T @ offsets
+        batch = PairMoments(
+            count=length * int(loud.sum()),
+            mean_l=float(batch_mean[0]),
+            mean_r=float(batch_mean[1]),
+            m2_ll=float(m2[0, 0]),
+            m2_rr=float(m2[1, 1]),
+            m2_lr=float(m2[0, 1]),
+        )
+        self.moments = self.moments.merge(batch)
 
     def stereo_width(self) -> float:
         return stereo_width(self.moments) if self.active else 0.0

@@ -1,9 +1,8 @@
 """Tonal content: pitch stability, chroma energy and harmonic ratio (dims 18–20 of SPEC section 4).
 
-Chroma: each rfft bin spreads its power over the pitch classes in proportion to how much of the
-bin's frequency interval falls into each semitone of C3…B7 (equal temperament, A4 = 440 Hz);
-each pitch class is then divided by its total bin coverage, so white noise gives a flat chroma
-on average (higher semitones are wider in Hz and would otherwise collect more bins).
+Chroma: each rfft bin's power goes to the pitch class of its centre frequency (equal
+temperament, A4 = 440 Hz) within C3…B7, weighted by 1/f so that every semitone counts the same,
+and each pitch class is normalised by its total weight, so white noise reads flat on average.
 
 Harmonic ratio: median-filter harmonic/percussive separation (Fitzgerald, "Harmonic/percussive
 separation using median filtering", DAFx 2010) on a reduced-resolution power spectrogram of at
@@ -12,6 +11,7 @@ most 60 s of excerpts spread evenly over the track, with soft (Wiener, power 2) 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -44,42 +44,38 @@ HPSS_BIN_HZ = 40.0
 #: Median kernels: harmonic = along time over ~0.5 s; percussive = along frequency over ~350 Hz.
 HPSS_TIME_KERNEL_S = 0.5
 HPSS_FREQ_KERNEL_HZ = 350.0
-#: Median filters are computed over slabs of this many values per window position at a time.
-MEDIAN_SLAB_ELEMENTS = 1 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class TonalFeatures:
-    harmonic_ratio: float
-    pitch_stability: float
-    chroma_energy: float
+#: Median filters work on slabs of at most this many values (times the kernel length) at a time.
+MEDIAN_SLAB_ELEMENTS = 1 << 21
 
 
 def _midi_to_hz(midi: FloatArray | float) -> FloatArray:
     return np.asarray(A4_HZ * 2.0 ** ((np.asarray(midi, dtype=np.float64) - A4_MIDI) / 12.0))
 
 
-def chroma_matrix(freqs_hz: FloatArray, bin_hz: float) -> tuple[Float32Array, slice]:
-    """``(12, bins)`` bin → pitch class weights over the bins of ``freqs_hz`` that touch the
-    chroma range, and the slice of ``freqs_hz`` they correspond to. Row 0 is C."""
-    notes = np.arange(CHROMA_LOW_MIDI, CHROMA_HIGH_MIDI + 1)
-    slot_low = _midi_to_hz(notes - 0.5)
-    slot_high = _midi_to_hz(notes + 0.5)
-    bin_low = freqs_hz - bin_hz / 2.0
-    bin_high = freqs_hz + bin_hz / 2.0
-    touching = np.flatnonzero((bin_high > slot_low[0]) & (bin_low < slot_high[-1]))
-    if touching.size == 0:
+def chroma_matrix(freqs_hz: FloatArray) -> tuple[Float32Array, slice]:
+    """``(12, bins)`` bin → pitch class weights over the bins of ``freqs_hz`` inside the chroma
+    range, and the slice of ``freqs_hz`` they correspond to. Row 0 is C.
+
+    Each bin goes to the pitch class of its centre frequency (not split by overlap: a sinusoid
+    leaks into the bins around it, and splitting those would smear it over two classes),
+    weighted by 1/f: a semitone spans a number of bins proportional to its frequency, so 1/f
+    makes every semitone weigh the same (unweighted, B would collect 2^(11/12) ≈ 1.9 times C's
+    bins and white noise would lean towards B).
+    """
+    low_hz = float(_midi_to_hz(CHROMA_LOW_MIDI - 0.5))
+    high_hz = float(_midi_to_hz(CHROMA_HIGH_MIDI + 0.5))
+    inside = np.flatnonzero((freqs_hz >= low_hz) & (freqs_hz < high_hz))
+    if inside.size == 0:
         return np.zeros((PITCH_CLASSES, 0), dtype=np.float32), slice(0, 0)
-    cols = slice(int(touching[0]), int(touching[-1]) + 1)
-    overlap = np.clip(
-        np.minimum(slot_high[:, None], bin_high[None, cols])
-        - np.maximum(slot_low[:, None], bin_low[None, cols]),
-        0.0, None,
-    ) / bin_hz
-    matrix = np.zeros((PITCH_CLASSES, overlap.shape[1]))
-    np.add.at(matrix, notes % PITCH_CLASSES, overlap)
-    coverage = matrix.sum(axis=1, keepdims=True)
-    matrix = np.divide(matrix, coverage, out=np.zeros_like(matrix), where=coverage > 0)
+    cols = slice(int(inside[0]), int(inside[-1]) + 1)
+    freqs = freqs_hz[cols]
+    midi = np.round(A4_MIDI + 12.0 * np.log2(freqs / A4_HZ)).astype(np.int64)
+    matrix = np.zeros((PITCH_CLASSES, freqs.shape[0]))
+    matrix[midi % PITCH_CLASSES, np.arange(freqs.shape[0])] = low_hz / freqs
+    # Where the bins are coarser than a semitone (the lowest octave) some classes still get
+    # more weight than others; normalising each row makes white noise flat on average exactly.
+    total = matrix.sum(axis=1, keepdims=True)
+    matrix = np.divide(matrix, total, out=np.zeros_like(matrix), where=total > 0)
     return matrix.astype(np.float32), cols
 
 
@@ -93,7 +89,7 @@ class ChromaAccumulator:
     """Σ over frames of Σc² and the dominant-pitch-class transitions of non-silent frames."""
 
     def __init__(self, config: StftConfig) -> None:
-        self._matrix, self._cols = chroma_matrix(config.freqs_hz, config.bin_hz)
+        self._matrix, self._cols = chroma_matrix(config.freqs_hz)
         self.squared_sum = 0.0
         self.frames = 0
         self.pairs = 0
@@ -124,20 +120,58 @@ class ChromaAccumulator:
         return self.unchanged_pairs / self.pairs if self.pairs else 0.0
 
 
+@functools.lru_cache(maxsize=16)
+def median_network(size: int) -> tuple[tuple[int, int], ...]:
+    """Compare-exchange pairs that leave the median of ``size`` values at index ``size // 2``.
+
+    Batcher's odd-even merge sort (Knuth, TAOCP vol. 3, 5.3.4) for the next power of two, with
+    the comparators that touch the (virtual, +inf) padding dropped and then every comparator
+    the middle output does not depend on pruned away.
+    """
+    padded = 1
+    while padded < size:
+        padded *= 2
+    pairs: list[tuple[int, int]] = []
+    p = 1
+    while p < padded:
+        k = p
+        while k >= 1:
+            for j in range(k % p, padded - k, 2 * k):
+                for i in range(min(k, padded - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p) and i + j + k < size:
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    needed = {size // 2}
+    kept: list[tuple[int, int]] = []
+    for low, high in reversed(pairs):
+        if low in needed or high in needed:
+            kept.append((low, high))
+            needed.update((low, high))
+    return tuple(reversed(kept))
+
+
 def median_filter_axis(values: Float32Array, size: int, axis: int) -> Float32Array:
-    """Running median of odd length ``size`` along ``axis`` of a 2-D array (reflected edges)."""
+    """Running median of odd length ``size`` along ``axis`` of a 2-D array (reflected edges).
+
+    Evaluated as a sorting network over shifted copies: a few dozen vectorised minimum/maximum
+    passes, several times faster than a per-window selection.
+    """
     if size <= 1:
         return values.copy()
     radius = size // 2
     moved = np.moveaxis(values, axis, 0)  # filter along axis 0 of `moved`
+    rows, columns = moved.shape
     out = np.empty_like(moved)
-    columns = moved.shape[1]
-    step = max(1, MEDIAN_SLAB_ELEMENTS // max(1, moved.shape[0] * size))
+    step = max(1, MEDIAN_SLAB_ELEMENTS // max(1, rows * size))
     for start in range(0, columns, step):
         slab = np.pad(moved[:, start : start + step], ((radius, radius), (0, 0)), mode="reflect")
-        windows = np.lib.stride_tricks.sliding_window_view(slab, size, axis=0)
-        ordered = np.partition(windows, radius, axis=-1)
-        out[:, start : start + step] = ordered[..., radius]
+        taps = [slab[shift : shift + rows].copy() for shift in range(size)]
+        for low, high in median_network(size):
+            smaller = np.minimum(taps[low], taps[high])
+            np.maximum(taps[low], taps[high], out=taps[high])
+            taps[low] = smaller
+        out[:, start : start + step] = taps[radius]
     return np.moveaxis(out, 0, axis)
 
 

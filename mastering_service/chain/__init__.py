@@ -24,13 +24,13 @@ if TYPE_CHECKING:
 #: Subsonic/DC cut-off of the first stage.
 HIGHPASS_CUTOFF_HZ = 20.0
 #: The compressor is gentle and slow (SPEC section 5): a low ratio, an attack slow enough to let
-#: transients through, a release long enough not to pump.
+#: transients through (the limiter catches those), a release long enough not to pump.
 COMPRESSOR_RATIO = 2.0
 COMPRESSOR_ATTACK_MS = 30.0
 COMPRESSOR_RELEASE_MS = 400.0
-#: The compressor's threshold sits this far under the input true peak per dB of wanted
-#: reduction: at ratio 2 a level 2·R over the threshold is reduced by R.
-COMPRESSOR_THRESHOLD_PER_DB = COMPRESSOR_RATIO / (COMPRESSOR_RATIO - 1.0)
+#: Threshold relative to the track's RMS level (true peak − crest factor): passages louder than
+#: the track's average are brought down, by at most the plan's compressor reduction.
+COMPRESSOR_THRESHOLD_ABOVE_RMS_DB = 0.0
 #: Amounts below this count as off (a stage doing nothing costs time and rounding).
 NEGLIGIBLE = 1e-6
 
@@ -63,7 +63,8 @@ def _dynamics(plan: MasteringPlan, sample_rate: int, channels: int) -> Stage:
         return GentleCompressor(
             sample_rate,
             channels,
-            threshold_dbfs=plan.input_true_peak_dbtp - COMPRESSOR_THRESHOLD_PER_DB * reduction_db,
+            threshold_dbfs=(plan.input_true_peak_dbtp - plan.input_crest_db
+                            + COMPRESSOR_THRESHOLD_ABOVE_RMS_DB),
             ratio=COMPRESSOR_RATIO,
             attack_ms=COMPRESSOR_ATTACK_MS,
             release_ms=COMPRESSOR_RELEASE_MS,

@@ -28,7 +28,7 @@ class Stage(Protocol):
 
 def db_to_gain(gain_db: float) -> float:
     """Decibels (20·log10) to a linear amplitude factor."""
-    return 10.0 ** (gain_db / 20.0)
+    return float(10.0 ** (gain_db / 20.0))
 
 
 def check_finite(name: str, value: float) -> float:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from mastering_service.chain.stage import Block, as_block, check_channels, check_finite, db_to_gain
 
 

@@ -282,15 +282,16 @@ def _dockerignore_patterns() -> list[str]:
 
 
 def _ignored(relative: str, patterns: list[str]) -> bool:
+    """Docker's rule, near enough: a pattern matches from the context root, ``**/`` anywhere."""
     parts = relative.split("/")
     prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    return any(
-        fnmatch(prefix, pattern)
-        or fnmatch(prefix, pattern.removeprefix("**/"))
-        or fnmatch(parts[i], pattern.removeprefix("**/"))
-        for pattern in patterns
-        for i, prefix in enumerate(prefixes)
-    )
+    for pattern in patterns:
+        if pattern.startswith("**/"):
+            if any(fnmatch(part, pattern.removeprefix("**/")) for part in parts):
+                return True
+        elif any(fnmatch(prefix, pattern) for prefix in prefixes):
+            return True
+    return False
 
 
 def _copy_sources(stage: Stage) -> list[str]:
@@ -731,33 +732,20 @@ def test_compose_default_profile_is_sqlite() -> None:
 
 def test_compose_file_is_accepted_by_docker_compose() -> None:
     docker = shutil.which("docker")
-    probe = (
+    version = (
         subprocess.run([docker or "docker", "compose", "version"], capture_output=True, check=False)
         if docker
         else None
     )
-    if probe is None or probe.returncode != 0:
+    if docker is None or version is None or version.returncode != 0:
         pytest.skip(
             "!!! `docker compose` NOT AVAILABLE: deploy/compose.yaml was only checked "
             "as YAML, not by Compose itself. !!!"
         )
     for profile in ("sqlite", "postgres"):
-        result = subprocess.run(
-            [
-                docker or "docker",
-                "compose",
-                "-f",
-                str(COMPOSE_FILE),
-                "--profile",
-                profile,
-                "config",
-                "--quiet",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
+        command = [docker, "compose", "-f", str(COMPOSE_FILE), "--profile", profile, "config"]
+        result = subprocess.run([*command, "--quiet"], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, f"{profile}: {result.stderr}"
 
 
 # --- The images' commands, run from a venv built the way each Dockerfile builds ---------------
@@ -834,12 +822,11 @@ def built_image(
     src.mkdir()
     _copy_into_workdir(image.builder, src)
     host_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    builder = root / "builder-venv"
     venv = root / "venv"
-    for path in (builder, venv):
-        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-    # Builder: the machine's usual package index settings (and pip's cache) apply.
-    assert _run_stage_commands(image.builder, builder, wheels, src, host_env) >= 1
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # Builder: the machine's usual package index settings (and pip's cache) apply. `pip wheel`
+    # installs nothing, so the venv's own pip can stand in for the builder image's.
+    assert _run_stage_commands(image.builder, venv, wheels, src, host_env) >= 1
     # Runtime: nothing but /wheels, as in the image — no index, no extra find-links.
     isolated = {k: v for k, v in host_env.items() if not k.startswith("PIP_")}
     isolated["PIP_CONFIG_FILE"] = os.devnull
@@ -929,3 +916,11 @@ def test_image_command_serves_health_and_exits_0_on_sigterm(built_image: BuiltIm
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_deploy_readme_documents_every_setting() -> None:
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]*) \|", (DEPLOY_DIR / "README.md").read_text(), re.M)
+    documented = dict(rows)
+    assert set(documented) == set(ENV_VARS)
+    for name, default in ENV_VARS.items():
+        assert not default or f"`{default}`" in documented[name], name

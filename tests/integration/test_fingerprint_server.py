@@ -7,80 +7,34 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-import threading
 import time
-import zlib
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
-from fingerprint_service.app import FingerprintServer, build_server
+from fingerprint_service.app import FingerprintServer
 from fingerprint_service.service import FingerprintResult, TrackQuery
-from shared.config import Config
-from shared.fingerprint import ALGORITHM_VERSION, FINGERPRINT_FIELDS
+from shared.fingerprint import ALGORITHM_VERSION
 from shared.proto.fingerprint.v1 import fingerprint_pb2 as pb
 from shared.proto.fingerprint.v1 import fingerprint_pb2_grpc as pb_grpc
-from tests.servers import LoopThread, ServiceProcess, channel, in_process, make_config
-from tests.signals import sine, white_noise, write_wav
+from tests.integration.fingerprint_harness import (
+    SAFETY_TIMEOUT_S,
+    TRACK_RATE_HZ,
+    GatedPool,
+    by_path,
+    poll_cached,
+    serve,
+    values,
+    wait_until,
+    write_track,
+)
+from tests.servers import ServiceProcess, channel, make_config
 
-#: Safety net for anything the tests wait for; never an assertion about speed.
-SAFETY_TIMEOUT_S = 120.0
-TRACK_RATE_HZ = 22_050
 CONCURRENT_CALLERS = 20
-
-
-# -- helpers -------------------------------------------------------------------------------------
-
-
-def write_track(media_root: Path, name: str, duration_s: float = 3.0,
-                freq_hz: float = 440.0, level_dbfs: float = -6.0) -> Path:
-    """A short stereo tone with a little noise; the noise is seeded by ``name``, so every track
-    has content (and a content hash) of its own."""
-    seed = zlib.crc32(name.encode())
-    signal = sine(freq_hz, level_dbfs, duration_s, TRACK_RATE_HZ, channels=2)
-    signal = 0.98 * signal + white_noise(-50.0, duration_s, TRACK_RATE_HZ, 2, seed=seed)
-    return write_wav(media_root / name, signal, TRACK_RATE_HZ, subtype="PCM_16")
-
-
-def by_path(path: str, **options: bool) -> pb.GetFingerprintRequest:
-    return pb.GetFingerprintRequest(track=pb.TrackRef(path=path), **options)
-
-
-def values(response: pb.GetFingerprintResponse) -> dict[str, float]:
-    return {name: getattr(response.fingerprint, name) for name in FINGERPRINT_FIELDS}
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + SAFETY_TIMEOUT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
-
-
-class GatedPool(Executor):
-    """A worker pool whose tasks wait for ``gate`` before they start: a computation can be held
-    "in progress" for as long as a test needs. Threads, not processes, so the gate is shared."""
-
-    def __init__(self, workers: int = 1) -> None:
-        self._inner = ThreadPoolExecutor(max_workers=workers)
-        self.gate = threading.Event()
-        self.gate.set()
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        def gated() -> Any:
-            self.gate.wait(SAFETY_TIMEOUT_S)
-            return fn(*args, **kwargs)
-
-        return self._inner.submit(gated)
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self.gate.set()
-        self._inner.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 @pytest.fixture
@@ -88,13 +42,6 @@ def media(tmp_path: Path) -> Path:
     root = tmp_path / "media"
     root.mkdir(exist_ok=True)
     return root
-
-
-def serve(config: Config, pool: Executor | None = None
-          ) -> Any:
-    """``in_process`` around ``build_server`` (optionally with a replacement worker pool)."""
-    factory = (lambda: pool) if pool is not None else None
-    return in_process(lambda: build_server(config, listen="127.0.0.1:0", pool_factory=factory))
 
 
 @pytest.fixture(scope="module")
@@ -338,15 +285,14 @@ def test_concurrent_identical_cold_requests_share_one_computation(tmp_path: Path
     with serve(config, pool) as (server, _loop), channel(server.app.port) as ch:
         stub = pb_grpc.FingerprintServiceStub(ch)
         arrivals = _count_arrivals(server)
-        pool.gate.clear()
-        with ThreadPoolExecutor(CONCURRENT_CALLERS) as callers:
+        with pool.held(), ThreadPoolExecutor(CONCURRENT_CALLERS) as callers:
             calls = [callers.submit(stub.GetFingerprint, by_path("popular.wav"),
                                     timeout=SAFETY_TIMEOUT_S)
                      for _ in range(CONCURRENT_CALLERS)]
             wait_until(lambda: arrivals[0] == CONCURRENT_CALLERS, "every request to arrive")
             wait_until(lambda: server.service.computations >= 1, "the computation to start")
-            time.sleep(0.5)  # let the last arrivals reach the single-flight table
-            pool.gate.set()
+            time.sleep(0.5)  # let the last arrivals get past their cache lookups
+            pool.release()
             answers = [call.result(SAFETY_TIMEOUT_S) for call in calls]
         computations = server.service.computations
 
@@ -357,32 +303,19 @@ def test_concurrent_identical_cold_requests_share_one_computation(tmp_path: Path
     assert {a.source for a in answers} <= {pb.COMPUTED, pb.DATABASE}
 
 
-def _poll_cached(stub: pb_grpc.FingerprintServiceStub, path: str) -> pb.GetFingerprintResponse:
-    """cached_only requests until one succeeds (NOT_FOUND while the computation still runs)."""
-    deadline = time.monotonic() + SAFETY_TIMEOUT_S
-    while True:
-        try:
-            return stub.GetFingerprint(by_path(path, cached_only=True))
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
-                raise
-        time.sleep(0.05)
-
-
 def test_cancelled_call_still_caches_the_fingerprint(tmp_path: Path, media: Path) -> None:
     write_track(media, "skipped.wav")
     pool = GatedPool()
     config = make_config(tmp_path, FINGERPRINT_WORKERS="1")
     with serve(config, pool) as (server, _loop), channel(server.app.port) as ch:
         stub = pb_grpc.FingerprintServiceStub(ch)
-        pool.gate.clear()
-        call = stub.GetFingerprint.future(by_path("skipped.wav"))
-        wait_until(lambda: server.service.computations == 1, "the computation to start")
-        assert call.cancel()
-        assert call.cancelled()
-        pool.gate.set()
+        with pool.held():
+            call = stub.GetFingerprint.future(by_path("skipped.wav"))
+            wait_until(lambda: server.service.computations == 1, "the computation to start")
+            assert call.cancel()
+            assert call.cancelled()
 
-        cached = _poll_cached(stub, "skipped.wav")
+        cached = poll_cached(stub, "skipped.wav")
         computations = server.service.computations
 
     assert cached.source == pb.DATABASE
@@ -395,13 +328,11 @@ def test_expired_deadline_still_caches_the_fingerprint(tmp_path: Path, media: Pa
     config = make_config(tmp_path, FINGERPRINT_WORKERS="1")
     with serve(config, pool) as (server, _loop), channel(server.app.port) as ch:
         stub = pb_grpc.FingerprintServiceStub(ch)
-        pool.gate.clear()
-        with pytest.raises(grpc.RpcError) as failure:
+        with pool.held(), pytest.raises(grpc.RpcError) as failure:
             stub.GetFingerprint(by_path("impatient.wav"), timeout=0.5)
         assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        pool.gate.set()
 
-        cached = _poll_cached(stub, "impatient.wav")
+        cached = poll_cached(stub, "impatient.wav")
         computations = server.service.computations
 
     assert cached.source == pb.DATABASE
@@ -415,13 +346,11 @@ def test_queue_limit_reached_is_resource_exhausted(tmp_path: Path, media: Path) 
     config = make_config(tmp_path, FINGERPRINT_WORKERS="1", FINGERPRINT_QUEUE_LIMIT="1")
     with serve(config, pool) as (server, _loop), channel(server.app.port) as ch:
         stub = pb_grpc.FingerprintServiceStub(ch)
-        pool.gate.clear()
-        running = stub.GetFingerprint.future(by_path("first.wav"), timeout=SAFETY_TIMEOUT_S)
-        wait_until(lambda: server.service.computations == 1, "the first computation to start")
-
-        with pytest.raises(grpc.RpcError) as failure:
-            stub.GetFingerprint(by_path("second.wav"), timeout=SAFETY_TIMEOUT_S)
-        pool.gate.set()
+        with pool.held():
+            running = stub.GetFingerprint.future(by_path("first.wav"), timeout=SAFETY_TIMEOUT_S)
+            wait_until(lambda: server.service.computations == 1, "the first computation to start")
+            with pytest.raises(grpc.RpcError) as failure:
+                stub.GetFingerprint(by_path("second.wav"), timeout=SAFETY_TIMEOUT_S)
         first = running.result(SAFETY_TIMEOUT_S)
         # Once the queue has room again, the refused track is computed normally.
         second = stub.GetFingerprint(by_path("second.wav"), timeout=SAFETY_TIMEOUT_S)
@@ -484,5 +413,3 @@ def test_access_log_has_one_event_per_rpc_with_its_fields(service_process: Servi
     assert (events["log-2"]["status"], events["log-2"]["source"]) == ("OK", "DATABASE")
     assert events["log-3"]["status"] == "NOT_FOUND"
 
-
-__all__ = ["GatedPool", "LoopThread", "by_path", "serve", "write_track"]

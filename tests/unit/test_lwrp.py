@@ -108,8 +108,9 @@ def test_every_plan_number_is_continuous_over_the_lc_grid(target: float) -> None
     ])
     jump_along_lufs = np.abs(np.diff(table, axis=0)).max(axis=(0, 1))
     jump_along_crest = np.abs(np.diff(table, axis=1)).max(axis=(0, 1))
-    # The steepest move is the boost fading in over 1 LU below −12 (up to 7 dB from −5 LUFS).
-    bounds = {"expansion_amount": 0.1, "compression_amount": 0.2}
+    # The steepest moves: the boost fading in over 1 LU below −12 (up to 7 dB toward −5 LUFS),
+    # the expansion (up to 0.9) fading in over 1 LU above it.
+    bounds = {"expansion_amount": 0.15, "compression_amount": 0.2}
     for index, name in enumerate(NUMERIC_FIELDS):
         bound = bounds.get(name, 1.5)
         assert jump_along_lufs[index] <= bound, (name, jump_along_lufs[index])
@@ -119,7 +120,7 @@ def test_every_plan_number_is_continuous_over_the_lc_grid(target: float) -> None
 def test_plan_with_fingerprint_is_continuous_along_loudness() -> None:
     fp = balanced_fingerprint(bass_mid_ratio_db=9.0, stereo_width=0.08, phase_correlation=0.9)
     previous: MasteringPlan | None = None
-    for lufs in np.arange(-20.0, -6.0, 0.02):
+    for lufs in np.arange(-20.0, -6.0, 0.05):
         plan = plan_for(float(lufs), 11.0, fingerprint=fp, target_lufs=-9.0)
         if previous is not None:
             for name in NUMERIC_FIELDS:
@@ -129,8 +130,8 @@ def test_plan_with_fingerprint_is_continuous_along_loudness() -> None:
 
 @pytest.mark.parametrize("target", [-40.0, -23.0, -14.0, -9.0, -5.0])
 def test_effective_target_never_above_input_for_loud_categories(target: float) -> None:
-    for lufs in np.arange(-11.99, -5.0, 0.25):
-        for crest in (4.0, 9.0, 12.9, 13.0, 18.0):
+    for lufs in np.arange(-11.99, -5.0, 0.5):
+        for crest in (4.0, 12.9, 13.0, 18.0):
             for peak_margin in (-6.0, 0.0, 3.0):
                 plan = plan_for(float(lufs), crest, true_peak=float(lufs) + crest + peak_margin,
                                 target_lufs=target, fingerprint=balanced_fingerprint())
@@ -170,7 +171,7 @@ def test_quiet_peak_reduction_budget_respected(intensity: float, ceiling: float)
                 continue  # the level alone already needs reduction: no boost budget applies
             plan = plan_for(float(lufs), plr + 2.0, true_peak=true_peak, intensity=intensity,
                             true_peak_ceiling_dbtp=ceiling)
-            reduction = true_peak + plan.gain_db - ceiling
+            reduction = max(0.0, true_peak + plan.gain_db - ceiling)
             assert reduction <= PEAK_REDUCTION_BUDGET_DB * intensity + 1e-6
             assert plan.compressor_reduction_db <= reduction + 1e-9
             assert plan.compression_amount <= intensity + 1e-9

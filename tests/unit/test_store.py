@@ -22,7 +22,7 @@ import structlog
 
 from fingerprint_service.store import SCHEMA_VERSION, FingerprintStore
 from shared.fingerprint import ALGORITHM_VERSION, FINGERPRINT_FIELDS, Fingerprint, TrackInfo
-from tests.postgres import fresh_database
+from tests.postgres import fresh_postgres_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +48,9 @@ class FakeClock:
 
 def make_fingerprint(offset: float = 0.0) -> Fingerprint:
     # Values chosen so a lossy float path (REAL instead of DOUBLE, text rounding) would show.
-    return Fingerprint(**{name: 0.1 * i + 1e-13 + offset for i, name in enumerate(FINGERPRINT_FIELDS)})
+    return Fingerprint(
+        **{name: 0.1 * i + 1e-13 + offset for i, name in enumerate(FINGERPRINT_FIELDS)}
+    )
 
 
 def make_info(content_sha256: str = SHA_A, **changes: Any) -> TrackInfo:
@@ -95,7 +97,7 @@ def execute(url: str, sql: str) -> None:
 def _raw_connection(url: str) -> Any:
     if url.startswith("sqlite:///"):
         return sqlite3.connect(sqlite_file(url))
-    import psycopg2
+    import psycopg2  # type: ignore[import-untyped]
 
     return psycopg2.connect(url)
 
@@ -105,7 +107,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'cache.sqlite3'}"
     else:
-        with fresh_database() as url:
+        with fresh_postgres_url() as url:
             yield url
 
 
@@ -403,6 +405,45 @@ def test_non_finite_fingerprint_is_refused(open_store: Callable[..., Fingerprint
     assert store.count_rows() == 0
 
 
+# -- PostgreSQL: a lock held elsewhere ---------------------------------------------------------
+
+
+@pytest.fixture
+def postgres_only_url() -> Iterator[str]:
+    with fresh_postgres_url() as url:
+        yield url
+
+
+@pytest.mark.postgres
+def test_postgres_table_locked_elsewhere_degrades_after_statement_timeout_and_recovers(
+    postgres_only_url: str,
+) -> None:
+    import psycopg2
+
+    clock = FakeClock()
+    store = FingerprintStore(
+        postgres_only_url, busy_timeout_s=TEST_BUSY_TIMEOUT_S, retry_interval_s=5.0, clock=clock
+    )
+    try:
+        store.save(make_fingerprint(), make_info(), compute_ms=1.0)
+        holder = psycopg2.connect(postgres_only_url)
+        try:
+            holder.cursor().execute("LOCK TABLE fingerprints IN ACCESS EXCLUSIVE MODE")
+
+            assert store.lookup_hash(SHA_A) is None  # cancelled by statement_timeout, not hung
+            assert not store.healthy
+            assert "timeout" in (store.degraded_reason or "")
+        finally:
+            holder.rollback()
+            holder.close()
+
+        clock.advance(5.0)
+        assert store.lookup_hash(SHA_A) is not None
+        assert store.healthy
+    finally:
+        store.close()
+
+
 # -- SQLite: unusable databases ----------------------------------------------------------------
 
 
@@ -559,13 +600,49 @@ def test_state_changes_are_logged_once_each(
     assert events[0]["log_level"] == "warning"
 
 
-def test_unsupported_database_url_starts_degraded_without_raising() -> None:
-    store = FingerprintStore("mysql://user@host/db")
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("mysql://user@host/db", "sqlite"),
+        ("postgresql://user@host:not-a-port/db", "malformed"),
+        ("sqlite://host/cache.sqlite3", "no host"),
+        ("sqlite:///", "name a database file"),
+    ],
+    ids=["other-scheme", "bad-port", "sqlite-with-host", "sqlite-without-file"],
+)
+def test_unusable_database_url_starts_degraded_without_raising(url: str, reason: str) -> None:
+    store = FingerprintStore(url)
 
     assert not store.healthy
-    assert "sqlite" in (store.degraded_reason or "")
-    assert store.lookup_hash(SHA_A) is None
-    store.save(make_fingerprint(), make_info(), compute_ms=1.0)
+    assert reason in (store.degraded_reason or "")
+    assert_behaves_as_empty_cache(store)
+
+
+@pytest.mark.parametrize(
+    "foreign_table",
+    [
+        "CREATE TABLE schema_meta (id INTEGER PRIMARY KEY, schema_version TEXT);"
+        "INSERT INTO schema_meta VALUES (1, 'v2-beta');",
+        "CREATE TABLE schema_meta (name TEXT, value TEXT);"
+        "INSERT INTO schema_meta VALUES ('owner', 'someone else');",
+    ],
+    ids=["text-version", "other-columns"],
+)
+def test_another_programs_schema_meta_degrades_and_is_left_alone(
+    tmp_path: Path, sqlite_store_factory: Callable[..., FingerprintStore], foreign_table: str
+) -> None:
+    database = tmp_path / "shared.sqlite3"
+    with sqlite3.connect(database) as connection:
+        connection.executescript(foreign_table)
+    before = query_one(f"sqlite:///{database}", "SELECT sql FROM sqlite_master")
+
+    store = sqlite_store_factory(f"sqlite:///{database}")
+
+    assert not store.healthy
+    assert_behaves_as_empty_cache(store)
+    store.close()
+    assert query_one(f"sqlite:///{database}", "SELECT COUNT(*) FROM sqlite_master") == 1
+    assert query_one(f"sqlite:///{database}", "SELECT sql FROM sqlite_master") == before
 
 
 def test_unreachable_postgres_server_starts_degraded_and_hides_the_password() -> None:

@@ -1,0 +1,147 @@
+"""Fingerprint benchmarks (SPEC section 9): extraction time against bare decode time, on one
+core, for a generated 4-min 44.1 kHz stereo WAV and for one corpus OGG; peak RSS while
+fingerprinting a generated 60-min track.
+
+Every measurement runs in a fresh child process pinned to one CPU with single-threaded BLAS,
+so it sees exactly one core and its ``ru_maxrss`` is its own. Times are the best of a few runs
+(the machine is shared; the minimum is the least disturbed figure).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from tests.signals import music_like
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RATE = 44_100
+TRACK_S = 240.0
+LONG_TRACK_MIN = 60
+RUNS = 3
+FINGERPRINT_TARGET_S = 1.0
+DECODE_RATIO_TARGET = 2.0
+PEAK_RSS_TARGET_MB = 400.0
+#: The 60-min file is written from one generated minute, repeated (it never sits in memory whole).
+_SEGMENT_S = 60.0
+
+# Runs in the child: time `repeats` bare decodes and `repeats` fingerprints of one file.
+_CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from shared.audio import open_audio
+from fingerprint_service.extractor import extract
+
+path, mode, repeats = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+result = {}
+if mode in ("time", "decode"):
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        with open_audio(path) as reader:
+            for _block in reader.blocks():
+                pass
+        best = min(best, time.perf_counter() - start)
+    result["decode_s"] = best
+if mode in ("time", "fingerprint"):
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        extract(path)
+        best = min(best, time.perf_counter() - start)
+    result["fingerprint_s"] = best
+result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+print(json.dumps(result))
+"""
+
+
+def _one_core_env() -> dict[str, str]:
+    env = dict(os.environ)
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def _pin_to_one_cpu() -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpus[-1]})
+
+
+def _measure(path: Path, mode: str, repeats: int) -> dict[str, float]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(path), mode, str(repeats)],
+        capture_output=True, text=True, check=True, env=_one_core_env(), cwd=REPO_ROOT,
+        preexec_fn=_pin_to_one_cpu,
+    )
+    result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _timing_rows(label: str, path: Path, time_target: bool) -> list[dict[str, Any]]:
+    m = _measure(path, "time", RUNS)
+    ratio = m["fingerprint_s"] / m["decode_s"]
+    return [
+        {"metric": f"fingerprint {label}", "value": m["fingerprint_s"], "unit": "s",
+         "target": f"<= {FINGERPRINT_TARGET_S:g} s" if time_target else "(info)",
+         "ok": m["fingerprint_s"] <= FINGERPRINT_TARGET_S if time_target else None},
+        {"metric": f"bare decode {label}", "value": m["decode_s"], "unit": "s",
+         "target": "(info)", "ok": None},
+        {"metric": f"fingerprint / decode {label}", "value": ratio, "unit": "x",
+         "target": f"<= {DECODE_RATIO_TARGET:g}x", "ok": ratio <= DECODE_RATIO_TARGET},
+    ]
+
+
+def _write_long_track(path: Path, minutes: int) -> None:
+    segment = music_like(_SEGMENT_S, RATE).astype(np.float32)
+    with sf.SoundFile(str(path), "w", samplerate=RATE, channels=2, subtype="PCM_16") as out:
+        for _ in range(minutes):
+            out.write(segment)
+
+
+def _corpus_track() -> Path | None:
+    from tests.conftest import CORPUS_DIR
+
+    tracks = sorted(CORPUS_DIR.glob("*.ogg"), key=lambda p: p.stat().st_size)
+    # The one closest to four minutes of Vorbis at ~128 kbit/s (≈ 4 MB): the WAV's twin.
+    return min(tracks, key=lambda p: abs(p.stat().st_size - 4_000_000)) if tracks else None
+
+
+def run() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-fingerprint-") as tmp:
+        wav = Path(tmp) / "four-minutes.wav"
+        sf.write(str(wav), music_like(TRACK_S, RATE), RATE, subtype="PCM_16")
+        rows += _timing_rows("4-min 44.1 kHz stereo WAV", wav, time_target=True)
+        wav.unlink()
+
+        ogg = _corpus_track()
+        if ogg is not None:
+            duration_s = sf.info(str(ogg)).duration
+            rows += _timing_rows(f"corpus OGG {ogg.stem} ({duration_s:.0f} s)", ogg,
+                                 time_target=False)
+
+        long_track = Path(tmp) / "sixty-minutes.wav"
+        _write_long_track(long_track, LONG_TRACK_MIN)
+        m = _measure(long_track, "fingerprint", 1)
+        rows += [
+            {"metric": f"fingerprint peak RSS, {LONG_TRACK_MIN}-min stereo WAV",
+             "value": m["peak_rss_mb"], "unit": "MB", "target": f"< {PEAK_RSS_TARGET_MB:g} MB",
+             "ok": m["peak_rss_mb"] < PEAK_RSS_TARGET_MB},
+            {"metric": f"fingerprint {LONG_TRACK_MIN}-min stereo WAV", "value":
+             m["fingerprint_s"], "unit": "s", "target": "(info)", "ok": None},
+        ]
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(json.dumps(row))
