@@ -32,7 +32,6 @@ from fingerprint_service.store import FingerprintStore
 from shared.config import Config
 from shared.errors import InvalidArgument, LimitExceeded, NotCached
 from shared.fingerprint import ALGORITHM_VERSION, Fingerprint, TrackInfo
-from shared.hashing import sha256_bytes, sha256_file
 from shared.tracks import LocalTrack, resolve_track
 
 log = structlog.get_logger(__name__)
@@ -128,7 +127,7 @@ class FingerprintService:
             cached = await asyncio.to_thread(self._cached, track)
             if cached is not None:
                 return cached
-        content_sha256 = await asyncio.to_thread(_hash_of, track)
+        content_sha256 = await asyncio.to_thread(track.content_sha256)
         if not force_recompute:
             stored = await asyncio.to_thread(self._store.lookup_hash, content_sha256)
             if stored is not None:
@@ -214,8 +213,3 @@ class FingerprintService:
         log.info("fingerprint_computed", track=track.describe(), compute_ms=round(compute_ms, 1))
         return FingerprintResult(fingerprint, info, Source.COMPUTED, compute_ms)
 
-
-def _hash_of(track: LocalTrack) -> str:
-    if isinstance(track.source, bytes):
-        return sha256_bytes(track.source)
-    return sha256_file(track.source)

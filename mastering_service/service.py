@@ -16,12 +16,11 @@ from collections.abc import AsyncGenerator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import structlog
 
 from mastering_service.analysis import analyze
-from mastering_service.chain.encoding import wav_header
+from mastering_service.chain.encoding import ENCODINGS, wav_header
 from mastering_service.engine import EncodedChunk, RenderOptions, RenderStream, open_render
 from mastering_service.fp_client import (
     FallbackReason,
@@ -29,35 +28,40 @@ from mastering_service.fp_client import (
     FingerprintClient,
     fetch_timeout_s,
 )
-from mastering_service.lwrp import MasteringPlan, fallback_plan, plan_mastering
+from mastering_service.lwrp import (
+    CEILING_RANGE_DBTP,
+    DEFAULT_CEILING_DBTP,
+    DEFAULT_INTENSITY,
+    DEFAULT_TARGET_LUFS,
+    INTENSITY_RANGE,
+    TARGET_RANGE_LUFS,
+    MasteringPlan,
+    fallback_plan,
+    plan_mastering,
+)
 from shared.audio import AudioReader, open_audio
 from shared.config import Config
 from shared.errors import InvalidArgument, LimitExceeded, SeekOutOfRange
 from shared.grpc_runtime import annotate
-from shared.hashing import sha256_bytes, sha256_file
 from shared.tracks import LocalTrack, resolve_track
 
 log = structlog.get_logger(__name__)
 
 MAX_CHANNELS = 2  # MasterTrack's mid/side chain is stereo; more channels are refused
-ENCODINGS = ("s16", "s24", "f32")
 CONTAINERS = ("raw", "wav")
 #: Largest chunk a caller may ask for: 256 Ki frames of stereo f32 is 2 MiB, well under the
 #: 4 MiB default receive limit of gRPC clients.
 MAX_CHUNK_FRAMES = 262_144
 MAX_FINGERPRINT_TIMEOUT_MS = 60_000
-TARGET_LUFS_RANGE = (-40.0, -5.0)
-CEILING_DBTP_RANGE = (-9.0, 0.0)
-INTENSITY_RANGE = (0.0, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
 class MasterRequest:
     path: str | None = None
     content: bytes | None = None
-    target_lufs: float = -14.0
-    true_peak_ceiling_dbtp: float = -1.0
-    intensity: float = 1.0
+    target_lufs: float = DEFAULT_TARGET_LUFS
+    true_peak_ceiling_dbtp: float = DEFAULT_CEILING_DBTP
+    intensity: float = DEFAULT_INTENSITY
     encoding: str = "s16"
     container: str = "raw"
     start_s: float = 0.0
@@ -105,8 +109,8 @@ def _check_range(name: str, value: float, bounds: tuple[float, float], unit: str
 
 def validate(request: MasterRequest) -> None:
     """Every parameter against its allowed range; the message names the field and the range."""
-    _check_range("target_lufs", request.target_lufs, TARGET_LUFS_RANGE, "LUFS")
-    _check_range("true_peak_ceiling_dbtp", request.true_peak_ceiling_dbtp, CEILING_DBTP_RANGE,
+    _check_range("target_lufs", request.target_lufs, TARGET_RANGE_LUFS, "LUFS")
+    _check_range("true_peak_ceiling_dbtp", request.true_peak_ceiling_dbtp, CEILING_RANGE_DBTP,
                  "dBTP")
     _check_range("intensity", request.intensity, INTENSITY_RANGE, "")
     if request.encoding not in ENCODINGS:
@@ -128,12 +132,6 @@ def dither_seed(content_sha256: str) -> int:
     """The track's identity as a 64-bit seed: dither is a function of (track, frame index)."""
     return int(content_sha256[:16], 16)
 
-
-def _hash_of(track: LocalTrack) -> str:
-    if isinstance(track.source, bytes):
-        return sha256_bytes(track.source)
-    assert isinstance(track.source, Path)
-    return sha256_file(track.source)
 
 
 def _open_checked(track: LocalTrack, start_s: float) -> AudioReader:
@@ -273,7 +271,7 @@ class MasteringService:
         log.info("mastering_fallback", reason=fetched.reason.value, detail=fetched.detail,
                  track=track.describe())
         analysis, content_sha256 = await asyncio.gather(
-            asyncio.to_thread(analyze, track.source), asyncio.to_thread(_hash_of, track))
+            asyncio.to_thread(analyze, track.source), asyncio.to_thread(track.content_sha256))
         plan = fallback_plan(
             analysis, target_lufs=request.target_lufs,
             true_peak_ceiling_dbtp=request.true_peak_ceiling_dbtp,

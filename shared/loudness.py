@@ -203,9 +203,9 @@ TRUE_PEAK_HALF_TAPS = 8
 #: Band (as a fraction of fs) over which each phase is a least-squares fractional delay; with 16
 #: taps the error is below 0.9 % (0.07 dB) of the amplitude up to 0.4 fs.
 TRUE_PEAK_BAND = 0.42
-#: Rows per matrix product: small enough (M·N·K < 2¹⁸) that OpenBLAS stays on one thread, since
-#: its thread pool oversubscribes a host that already runs one stream per core.
-_GEMM_ROWS = 256
+#: Rows per matrix product: small enough (M·N·K = 160 · 48 · 32 < 2¹⁸) that OpenBLAS stays on one
+#: thread, since its thread pool oversubscribes a host that already runs one stream per core.
+_GEMM_ROWS = 160
 
 
 def _interpolation_matrix(factor: int, half_taps: int, band: float) -> FloatArray:
@@ -236,12 +236,13 @@ class TruePeakDetector:
     points of that frame's interval (the sample itself and the interpolated points after it),
     ``delay_frames`` late: ``output[i]`` describes input frame ``i − delay_frames``. The first
     ``delay_frames`` outputs describe the interval just before the start (an abrupt onset rings
-    there too); ``flush`` returns the last ``delay_frames`` values. Any split of the input gives
-    the same concatenated output.
+    there too); ``flush`` returns the last ``delay_frames`` values.
 
-    Phases p and factor − p are evaluated as their half-sum A and half-difference B, because
-    max(|A + B|, |A − B|) = |A| + |B|; frames are processed in rows of ``2·delay_frames`` with
-    two small matrix products per row block (a Toeplitz form of the FIR, no per-sample loop).
+    Outputs are computed in rows of R = 2·delay_frames frames aligned to the start of the stream,
+    each row with the same small matrix product (a Toeplitz form of the polyphase FIR), so
+    every output is the same arithmetic whatever the block sizes: any split of the input gives a
+    bit-identical concatenated output. Phases p and factor − p are evaluated as their half-sum A
+    and half-difference B, because max(|A + B|, |A − B|) = |A| + |B|.
     """
 
     def __init__(self, sample_rate: int, channels: int, *, factor: int = TRUE_PEAK_FACTOR) -> None:
@@ -255,50 +256,48 @@ class TruePeakDetector:
         self.factor = factor
         self.delay_frames = TRUE_PEAK_HALF_TAPS if factor > 1 else 0
         self._row = max(1, 2 * self.delay_frames)
-        self._history = np.zeros((channels, 2 * self.delay_frames))
         self._pairs = (factor - 1) // 2
         self._has_middle = factor > 1 and factor % 2 == 0
+        self._matrix = np.zeros((0, 0))
+        self._gain_bound = 1.0
         if factor > 1:
-            self._near, self._far, self._gain_bound = self._toeplitz(
-                _interpolation_matrix(factor, TRUE_PEAK_HALF_TAPS, TRUE_PEAK_BAND)
-            )
+            matrix = _interpolation_matrix(factor, TRUE_PEAK_HALF_TAPS, TRUE_PEAK_BAND)
+            self._matrix = self._toeplitz(matrix)
+            # Largest possible |output| per unit input peak: the bound used to skip quiet rows.
+            self._gain_bound = float(np.abs(matrix).sum(axis=0).max())
+        self.reset()
 
-    def _toeplitz(self, matrix: FloatArray) -> tuple[FloatArray, FloatArray, float]:
-        """Row-block matrices: outputs of one row of R frames = near·row + far·(next 2D frames).
-
-        Columns are grouped as [A of each phase pair, B of each pair, middle phase], R each.
-        """
+    def _toeplitz(self, matrix: FloatArray) -> FloatArray:
+        """Row matrix ``(2R, columns · R)``: the outputs of a row of R frames are (that row of the
+        extended input and the next one) @ it. Columns: [A of each phase pair, B of each pair,
+        middle phase], R each."""
         factor, d, row = self.factor, self.delay_frames, self._row
-        columns = [0.5 * (matrix[:, p] + matrix[:, factor - p]) for p in range(1, self._pairs + 1)]
-        columns += [0.5 * (matrix[:, p] - matrix[:, factor - p]) for p in range(1, self._pairs + 1)]
+        pairs = range(1, self._pairs + 1)
+        columns = [0.5 * (matrix[:, p] + matrix[:, factor - p]) for p in pairs]
+        columns += [0.5 * (matrix[:, p] - matrix[:, factor - p]) for p in pairs]
         if self._has_middle:
             columns.append(matrix[:, factor // 2])
-        banded = np.zeros((row + 2 * d, len(columns), row))
+        banded = np.zeros((2 * row, len(columns), row))
         for j in range(row):
-            # Output j of a row needs inputs j … j + 2D (newest last); tap k applies to j + 2D − k.
+            # Output j of a row reads extended inputs j … j + 2D (newest last): tap k → j + 2D − k.
             for c, taps in enumerate(columns):
                 banded[j : j + 2 * d + 1, c, j] = taps[::-1]
-        full = banded.reshape(row + 2 * d, len(columns) * row)
-        # Largest possible |output| per unit input peak: the bound used to skip quiet rows.
-        per_phase = [np.abs(matrix[:, p]).sum() for p in range(factor)]
-        return (
-            np.ascontiguousarray(full[:row]),
-            np.ascontiguousarray(full[row:]),
-            float(max(per_phase)),
-        )
+        return banded.reshape(2 * row, len(columns) * row)
 
     def reset(self) -> None:
-        self._history[:] = 0.0
+        """Back to the state of a fresh detector (silence before the next block)."""
+        # Extended input from the start of the current row: `phase` frames already output in
+        # it, then the 2D frames their successors still need.
+        self._phase = 0
+        self._history = np.zeros((self.channels, 2 * self.delay_frames))
 
     def process(self, block: NDArray[np.float64]) -> FloatArray:
-        planar = np.ascontiguousarray(_as_block(block, self.channels).T)
-        return self._frame_peaks(*self._extend(planar))
+        return self._frame_peaks(*self._extend(_as_block(block, self.channels)))
 
     def max_peak(self, block: NDArray[np.float64], floor: float = 0.0) -> float:
         """``max(floor, process(block).max())``, with the same effect on the state, but rows
         of frames that provably cannot exceed the running maximum are not interpolated."""
-        planar = np.ascontiguousarray(_as_block(block, self.channels).T)
-        return self._max_peak(*self._extend(planar), floor)
+        return self._block_peaks(*self._extend(_as_block(block, self.channels)), floor)[0]
 
     def flush(self) -> FloatArray:
         """The last ``delay_frames`` values (as if zeros followed); the detector is then reset."""
@@ -310,94 +309,112 @@ class TruePeakDetector:
         """The largest value ``flush`` would return, without changing the state."""
         if not self.delay_frames:
             return 0.0
-        saved = self._history.copy()
-        peak = self._max_peak(*self._extend(np.zeros((self.channels, self.delay_frames))), 0.0)
-        self._history = saved
+        phase, history = self._phase, self._history
+        silence = np.zeros((self.delay_frames, self.channels))
+        peak = self._block_peaks(*self._extend(silence), 0.0)[0]
+        self._phase, self._history = phase, history
         return peak
 
     # internals (channel-major "planar" arrays, shape (channels, frames)) -----------------------
 
-    def _extend(self, planar: FloatArray) -> tuple[FloatArray, int]:
-        """History + block, zero-padded to whole rows plus one; keeps the new history.
+    def _extend(self, frames: FloatArray) -> tuple[FloatArray, int, int]:
+        """The extended input (channel-major) from the start of the current row, zero-padded to
+        whole rows plus one, and the first and past-the-last positions of this block's outputs.
 
-        Returns the buffer and the number of new frames n; output i reads buffer[:, i : i + 2D + 1].
+        Output j of the buffer (row-relative) reads buffer[:, j : j + 2D + 1]; its centre sample
+        is buffer[:, j + D]; the block itself is buffer[:, first + 2D : end + 2D]. Keeps the
+        history for the next block.
         """
-        n, keep, row = planar.shape[1], 2 * self.delay_frames, self._row
-        width = (-(-n // row) + 1) * row if keep else n
+        n, keep, row = frames.shape[0], 2 * self.delay_frames, self._row
+        first = self._phase
+        end = first + n
+        width = (-(-end // row) + 1) * row
         buffer = np.empty((self.channels, width))
-        buffer[:, :keep] = self._history
-        buffer[:, keep : keep + n] = planar
-        buffer[:, keep + n :] = 0.0
-        self._history = buffer[:, n : n + keep].copy()
-        return buffer, n
+        buffer[:, : first + keep] = self._history
+        buffer[:, first + keep : end + keep] = frames.T
+        buffer[:, end + keep :] = 0.0
+        self._phase = end % row
+        self._history = buffer[:, end - self._phase : end + keep].copy()
+        return buffer, first, end
 
-    def _frame_peaks(self, buffer: FloatArray, n: int) -> FloatArray:
+    def _frame_peaks(self, buffer: FloatArray, first: int, end: int) -> FloatArray:
         d = self.delay_frames
-        centre = np.abs(buffer[0, d : d + n])
+        centre = np.abs(buffer[0, first + d : end + d])
         for c in range(1, self.channels):
-            np.maximum(centre, np.abs(buffer[c, d : d + n]), out=centre)
-        if not d or n == 0:
+            np.maximum(centre, np.abs(buffer[c, first + d : end + d]), out=centre)
+        if not d or end == first:
             return centre
-        between = self._row_peaks(buffer, -(-n // self._row))
-        return np.maximum(centre, between.ravel()[:n], out=centre)
+        between = self._row_peaks(buffer, -(-end // self._row)).ravel()[first:end]
+        return np.maximum(centre, between, out=centre)
 
-    def _max_peak(self, buffer: FloatArray, n: int, floor: float) -> float:
+    def _block_peaks(
+        self, buffer: FloatArray, first: int, end: int, floor: float
+    ) -> tuple[float, float]:
+        """(max(floor, largest output of the block), sample peak of the block's own frames)."""
         d, row = self.delay_frames, self._row
-        if n == 0:
-            return floor
-        magnitude = np.abs(buffer)
-        best = max(floor, float(magnitude[:, d : d + n].max()))
+        if end == first:
+            return floor, 0.0
+        magnitude = np.abs(buffer[0])
+        for c in range(1, self.channels):
+            np.maximum(magnitude, np.abs(buffer[c]), out=magnitude)
+        sample_peak = float(magnitude[first + 2 * d : end + 2 * d].max())
+        best = max(floor, float(magnitude[first + d : end + d].max()))
         if not d:
-            return best
-        # Row r reads frames rR … rR + R + 2D − 1 (2D = R): its own row and the next one. Its
-        # outputs cannot exceed gain_bound × the largest |sample| there.
-        row_max = magnitude.max(axis=0).reshape(-1, row).max(axis=1)
+            return best, sample_peak
+        # Row r reads buffer rows r and r + 1; none of its outputs can exceed gain_bound times
+        # the largest |sample| there.
+        row_max = magnitude.reshape(-1, row).max(axis=1)
         reach = np.maximum(row_max[:-1], row_max[1:])
         candidates = np.flatnonzero(reach * self._gain_bound > best)
         if candidates.size:
             peaks = self._row_peaks(buffer, candidates)
+            # Only this block's outputs count: not those of an earlier block sharing the first
+            # row, nor the ones after it that the next block decides.
+            if candidates[0] == 0:
+                peaks[0, :first] = 0.0
             last = reach.size - 1
             if candidates[-1] == last:
-                # Frames past the block are not outputs yet: the next block decides them.
-                peaks[-1, n - last * row :] = 0.0
+                peaks[-1, end - last * row :] = 0.0
             best = max(best, float(peaks.max()))
-        return best
+        return best, sample_peak
 
     def _row_peaks(self, buffer: FloatArray, rows: NDArray[np.intp] | int) -> FloatArray:
         """Largest interpolated |value| of each frame of the given rows, ``(rows, R)``: either
         the first ``rows`` rows, or the rows listed."""
-        row, channels, reach = self._row, self.channels, 2 * self.delay_frames
-        shaped = buffer.reshape(channels, -1, row)
-        if isinstance(rows, int):
-            count = rows
-            near = shaped[:, :count].reshape(-1, row)
-            far = shaped[:, 1 : count + 1, :reach]
-        else:
-            count = rows.size
-            near = shaped[:, rows].reshape(-1, row)
-            far = shaped[:, rows + 1, :reach]
-        far = far.reshape(-1, reach)
-        peaks = np.empty((channels * count, row))
-        pairs, columns = self._pairs, self._near.shape[1] // row
-        # Slices small enough to stay in cache and to keep OpenBLAS on one thread (its thread
-        # pool oversubscribes a host that already runs one stream per core).
-        for start in range(0, peaks.shape[0], _GEMM_ROWS):
-            stop = min(start + _GEMM_ROWS, peaks.shape[0])
-            values = near[start:stop] @ self._near
-            values += far[start:stop] @ self._far
-            np.abs(values, out=values)
-            phases = values.reshape(stop - start, columns, row)
-            # max(|A + B|, |A − B|) = |A| + |B| for each pair of mirrored phases.
-            best = phases[:, 0] + phases[:, pairs]
-            for pair in range(1, pairs):
-                np.maximum(best, phases[:, pair] + phases[:, pairs + pair], out=best)
-            if self._has_middle:
-                np.maximum(best, phases[:, 2 * pairs], out=best)
-            peaks[start:stop] = best
-        by_channel = peaks.reshape(channels, count, row)
-        result: FloatArray = by_channel[0].copy()
+        row, channels = self._row, self.channels
+        channel_stride, frame_stride = buffer.strides
+        # Window r = buffer rows r and r + 1: everything the outputs of row r read.
+        windows = np.lib.stride_tricks.as_strided(
+            buffer,
+            shape=(channels, buffer.shape[1] // row - 1, 2 * row),
+            strides=(channel_stride, row * frame_stride, frame_stride),
+            writeable=False,
+        )
+        count = rows if isinstance(rows, int) else rows.size
+        chosen = windows[:, :count] if isinstance(rows, int) else windows[:, rows]
+        peaks = np.empty((channels, count, row))
+        pairs, columns = self._pairs, self._matrix.shape[1] // row
+        # Every product has the same shape (_GEMM_ROWS rows, the tail padded): BLAS picks its
+        # kernel by shape, and one kernel means one summation order for every output.
+        work = np.zeros((_GEMM_ROWS, 2 * row))
+        for c in range(channels):
+            for start in range(0, count, _GEMM_ROWS):
+                stop = min(start + _GEMM_ROWS, count)
+                work[: stop - start] = chosen[c, start:stop]
+                values = (work @ self._matrix)[: stop - start]
+                np.abs(values, out=values)
+                phases = values.reshape(stop - start, columns, row)
+                # max(|A + B|, |A − B|) = |A| + |B| for each pair of mirrored phases.
+                best = peaks[c, start:stop]
+                if self._has_middle:
+                    best[:] = phases[:, 2 * pairs]
+                else:
+                    best[:] = 0.0
+                for pair in range(pairs):
+                    np.maximum(best, phases[:, pair] + phases[:, pairs + pair], out=best)
+        result: FloatArray = peaks[0]
         for c in range(1, channels):
-            np.maximum(result, by_channel[c], out=result)
+            np.maximum(result, peaks[c], out=result)
         return result
 
 
@@ -561,15 +578,21 @@ class LoudnessMeter:
 
     def feed(self, block: NDArray[np.float64]) -> None:
         x = _as_block(block, self.channels)
-        if x.shape[0] == 0:
+        n = x.shape[0]
+        if n == 0:
             return
+        self._frames += n
         # Channel-major once: sosfilt and the true-peak rows both want contiguous channels.
-        planar = np.ascontiguousarray(x.T)
-        self._sample_peak = max(self._sample_peak, float(planar.max()), float(-planar.min()))
         detector = self._true_peak_detector
-        if detector is not None:
-            self._true_peak = detector._max_peak(*detector._extend(planar), self._true_peak)
-        self._frames += x.shape[0]
+        if detector is None:
+            planar = np.ascontiguousarray(x.T)
+            self._sample_peak = max(self._sample_peak, float(planar.max()), -float(planar.min()))
+        else:
+            buffer, first, end = detector._extend(x)
+            self._true_peak, block_peak = detector._block_peaks(buffer, first, end, self._true_peak)
+            self._sample_peak = max(self._sample_peak, block_peak)
+            keep = 2 * detector.delay_frames
+            planar = buffer[:, first + keep : end + keep]
         if self._interpolator is not None:
             planar = self._interpolator.process(planar)
         filtered, self._zi = signal.sosfilt(self._sos, planar, axis=1, zi=self._zi)

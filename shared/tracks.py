@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.errors import InvalidArgument, LimitExceeded
+from shared.errors import InvalidArgument, LimitExceeded, TrackNotFound
+from shared.hashing import sha256_bytes, sha256_file
 from shared.paths import resolve_media_path
 
 
@@ -20,6 +21,16 @@ class LocalTrack:
 
     def describe(self) -> str:
         return self.relative_path if self.relative_path is not None else f"<{self.size} bytes>"
+
+    def content_sha256(self) -> str:
+        """SHA-256 of the encoded bytes: the track's identity in the cache and for dither."""
+        if isinstance(self.source, bytes):
+            return sha256_bytes(self.source)
+        try:
+            return sha256_file(self.source)
+        except OSError:
+            # Deleted or made unreadable after it was resolved: gone, as far as the caller knows.
+            raise TrackNotFound(f"track cannot be read: {self.describe()}") from None
 
 
 def resolve_track(
@@ -38,5 +49,8 @@ def resolve_track(
         return LocalTrack(source=content, relative_path=None, size=len(content), mtime_ns=None)
     assert path is not None
     real = resolve_media_path(media_root, path)
-    stat = real.stat()
+    try:
+        stat = real.stat()
+    except OSError:
+        raise TrackNotFound(f"track not found: {path}") from None
     return LocalTrack(source=real, relative_path=path, size=stat.st_size, mtime_ns=stat.st_mtime_ns)

@@ -134,27 +134,44 @@ def log_power(power: Float32Array) -> Float32Array:
 
 
 class StftFramer:
-    """Cuts a stream of mono samples into analysed frame batches; state carried across feeds."""
+    """Cuts a stream of mono samples into analysed frame batches; state carried across feeds.
+
+    Samples wait in one reusable float32 buffer; after each batch only the unconsumed tail
+    (less than a batch) moves to its start.
+    """
 
     def __init__(self, sample_rate: int, *, frames_per_batch: int = FRAMES_PER_BATCH) -> None:
         self.config = stft_config(sample_rate)
         self._batch = frames_per_batch
         self._window = np.hanning(self.config.n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
-        self._pending: Float32Array = np.zeros(0, dtype=np.float32)
+        self._buffer: Float32Array = np.zeros(2 * self._span(frames_per_batch), dtype=np.float32)
+        self._filled = 0
         self._next_frame = 0
         self.total_samples = 0
 
     def _span(self, count: int) -> int:
         return (count - 1) * self.config.hop + self.config.n_fft
 
+    def _append(self, samples: FloatArray | Float32Array) -> None:
+        end = self._filled + samples.shape[0]
+        if end > self._buffer.shape[0]:
+            grown = np.zeros(max(end, 2 * self._buffer.shape[0]), dtype=np.float32)
+            grown[: self._filled] = self._buffer[: self._filled]
+            self._buffer = grown
+        self._buffer[self._filled : end] = samples
+        self._filled = end
+
     def feed(self, mono: FloatArray) -> list[SpectralFrames]:
         """Add mono samples; return every complete batch they finish (often none)."""
         self.total_samples += int(mono.shape[0])
-        self._pending = np.concatenate([self._pending, mono.astype(np.float32)])
+        self._append(mono)
         batches: list[SpectralFrames] = []
         need = self._span(self._batch)
-        while self._pending.shape[0] >= need:
-            batches.append(self._take(self._batch))
+        start = 0
+        while self._filled - start >= need:
+            batches.append(self._take(start, self._batch))
+            start += self._batch * self.config.hop
+        self._discard(start)
         return batches
 
     def finish(self) -> list[SpectralFrames]:
@@ -163,17 +180,23 @@ class StftFramer:
         batches: list[SpectralFrames] = []
         while remaining > 0:
             count = min(self._batch, remaining)
-            shortfall = self._span(count) - self._pending.shape[0]
+            shortfall = self._span(count) - self._filled
             if shortfall > 0:
-                pad = np.zeros(shortfall, dtype=np.float32)
-                self._pending = np.concatenate([self._pending, pad])
-            batches.append(self._take(count))
+                self._append(np.zeros(shortfall, dtype=np.float32))
+            batches.append(self._take(0, count))
+            self._discard(count * self.config.hop)
             remaining -= count
         return batches
 
-    def _take(self, count: int) -> SpectralFrames:
-        power, rms = analyse_frames(self._pending, self.config, self._window, count)
+    def _take(self, start: int, count: int) -> SpectralFrames:
+        samples = self._buffer[start : start + self._span(count)]
+        power, rms = analyse_frames(samples, self.config, self._window, count)
         batch = SpectralFrames(power, log_power(power), rms, self._next_frame)
         self._next_frame += count
-        self._pending = self._pending[count * self.config.hop :]
         return batch
+
+    def _discard(self, consumed: int) -> None:
+        if consumed:
+            rest = self._filled - consumed
+            self._buffer[:rest] = self._buffer[consumed : self._filled]
+            self._filled = rest

@@ -86,9 +86,7 @@ def onset_log_magnitude(power: NDArray[np.float32]) -> NDArray[np.float32]:
     return compressed
 
 
-def spectral_flux(
-    log_mag: NDArray[np.float32], previous: NDArray[np.float32]
-) -> FloatArray:
+def spectral_flux(log_mag: NDArray[np.float32], previous: NDArray[np.float32]) -> FloatArray:
     """Half-wave rectified frame-to-frame increase, averaged over bins.
 
     ``log_mag``: ``(frames, bins)``; ``previous``: the ``(bins,)`` frame before the first one.

@@ -103,8 +103,9 @@ def frame_flatness(power: NDArray[np.float32], log_power: NDArray[np.float32]) -
         return np.zeros(power.shape[0])
     geometric = np.exp(log_power.mean(axis=1, dtype=np.float64))
     arithmetic = power.mean(axis=1, dtype=np.float64)
-    flatness = np.divide(geometric, arithmetic, out=np.zeros_like(geometric),
-                         where=arithmetic > 0.0)
+    flatness = np.divide(
+        geometric, arithmetic, out=np.zeros_like(geometric), where=arithmetic > 0.0
+    )
     return np.asarray(np.clip(flatness, 0.0, 1.0), dtype=np.float64)
 
 
@@ -137,7 +138,8 @@ class SpectrumAccumulator:
 
     def features(self) -> SpectralFeatures:
         return spectral_features(
-            self.mean_power(), self.config.freqs_hz,
+            self.mean_power(),
+            self.config.freqs_hz,
             self.flatness_sum / self.frames if self.frames else 0.0,
         )
 

@@ -3,9 +3,10 @@ section 4).
 
 Both are computed over the non-silent samples: the track is cut into 100 ms chunks (aligned to
 the start of the track) and a chunk counts when the RMS of its two channels together reaches
-−60 dBFS. What is kept is the count, the means and the centred second moments of L and R,
-merged batch by batch with the pairwise update of Chan, Golub & LeVeque (1979), so a DC offset
-or an hour of audio costs no precision.
+−60 dBFS. What is kept is the count, the means and the centred second moments of L and R: each
+chunk's come from its raw sums, and chunks are merged with the pairwise update of Chan, Golub &
+LeVeque (1979), so an hour of audio or a DC offset between passages costs no precision. (A
+signal whose variance is lost in rounding against its DC is treated as constant.)
 """
 
 from __future__ import annotations

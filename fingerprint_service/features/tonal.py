@@ -175,9 +175,7 @@ def median_filter_axis(values: Float32Array, size: int, axis: int) -> Float32Arr
     return np.moveaxis(out, 0, axis)
 
 
-def hpss_energies(
-    power: Float32Array, time_kernel: int, freq_kernel: int
-) -> tuple[float, float]:
+def hpss_energies(power: Float32Array, time_kernel: int, freq_kernel: int) -> tuple[float, float]:
     """(harmonic energy, total energy) of a ``(frames, bins)`` power spectrogram.
 
     Harmonic = median along time, percussive = median along frequency; the harmonic share of

@@ -46,6 +46,8 @@ IntArray = NDArray[np.int64]
 #: apart) it reads up to 0.8 dB lower. The margin covers that worst case, measured on clipped and
 #: uniform white noise, full-scale squares, DC and impulses at +12 dB, 8–192 kHz.
 SAFETY_MARGIN_DB = 0.8
+#: Default look-ahead: the length of the attack ramp (and most of the latency).
+DEFAULT_LOOKAHEAD_MS = 5.0
 #: After a peak the gain stays down this long before it starts to recover, so a low bass note
 #: between two peaks is not modulated at its own frequency.
 HOLD_MS = 5.0
@@ -74,7 +76,7 @@ class TruePeakLimiter:
         channels: int,
         ceiling_dbtp: float,
         release_ms: float,
-        lookahead_ms: float = 5.0,
+        lookahead_ms: float = DEFAULT_LOOKAHEAD_MS,
     ) -> None:
         self.channels = check_channels(channels)
         self.ceiling_dbtp = check_finite("ceiling_dbtp", ceiling_dbtp)
@@ -174,5 +176,5 @@ class TruePeakLimiter:
             self._average_history = extended[-(window - 1) :].copy()
         sums = np.cumsum(extended)
         totals = sums[window - 1 :].copy()
-        totals[1:] -= sums[: -window]
+        totals[1:] -= sums[:-window]
         return np.asarray(totals / float(window * GAIN_SCALE), dtype=np.float64)

@@ -41,23 +41,29 @@ from shared.audio import open_audio
 from fingerprint_service.extractor import extract
 
 path, mode, repeats = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+
+
+def decode():
+    with open_audio(path) as reader:
+        for _block in reader.blocks():
+            pass
+
+
+def best_of(task, name):
+    wall = cpu = float("inf")
+    for _ in range(repeats):
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
+        task()
+        wall = min(wall, time.perf_counter() - start_wall)
+        cpu = min(cpu, time.process_time() - start_cpu)
+    result[name + "_s"], result[name + "_cpu_s"] = wall, cpu
+
+
 result = {}
 if mode in ("time", "decode"):
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        with open_audio(path) as reader:
-            for _block in reader.blocks():
-                pass
-        best = min(best, time.perf_counter() - start)
-    result["decode_s"] = best
+    best_of(decode, "decode")
 if mode in ("time", "fingerprint"):
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        extract(path)
-        best = min(best, time.perf_counter() - start)
-    result["fingerprint_s"] = best
+    best_of(lambda: extract(path), "fingerprint")
 result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 print(json.dumps(result))
 """
@@ -79,7 +85,11 @@ def _pin_to_one_cpu() -> None:
 def _measure(path: Path, mode: str, repeats: int) -> dict[str, float]:
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, str(path), mode, str(repeats)],
-        capture_output=True, text=True, check=True, env=_one_core_env(), cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=_one_core_env(),
+        cwd=REPO_ROOT,
         preexec_fn=_pin_to_one_cpu,
     )
     result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -87,16 +97,45 @@ def _measure(path: Path, mode: str, repeats: int) -> dict[str, float]:
 
 
 def _timing_rows(label: str, path: Path, time_target: bool) -> list[dict[str, Any]]:
+    """Wall-clock rows carry the targets; CPU-time rows show what a busy machine hides."""
     m = _measure(path, "time", RUNS)
     ratio = m["fingerprint_s"] / m["decode_s"]
     return [
-        {"metric": f"fingerprint {label}", "value": m["fingerprint_s"], "unit": "s",
-         "target": f"<= {FINGERPRINT_TARGET_S:g} s" if time_target else "(info)",
-         "ok": m["fingerprint_s"] <= FINGERPRINT_TARGET_S if time_target else None},
-        {"metric": f"bare decode {label}", "value": m["decode_s"], "unit": "s",
-         "target": "(info)", "ok": None},
-        {"metric": f"fingerprint / decode {label}", "value": ratio, "unit": "x",
-         "target": f"<= {DECODE_RATIO_TARGET:g}x", "ok": ratio <= DECODE_RATIO_TARGET},
+        {
+            "metric": f"fingerprint {label}",
+            "value": m["fingerprint_s"],
+            "unit": "s",
+            "target": f"<= {FINGERPRINT_TARGET_S:g} s" if time_target else "(info)",
+            "ok": m["fingerprint_s"] <= FINGERPRINT_TARGET_S if time_target else None,
+        },
+        {
+            "metric": f"fingerprint CPU time {label}",
+            "value": m["fingerprint_cpu_s"],
+            "unit": "s",
+            "target": "(info)",
+            "ok": None,
+        },
+        {
+            "metric": f"bare decode {label}",
+            "value": m["decode_s"],
+            "unit": "s",
+            "target": "(info)",
+            "ok": None,
+        },
+        {
+            "metric": f"bare decode CPU time {label}",
+            "value": m["decode_cpu_s"],
+            "unit": "s",
+            "target": "(info)",
+            "ok": None,
+        },
+        {
+            "metric": f"fingerprint / decode {label}",
+            "value": ratio,
+            "unit": "x",
+            "target": f"<= {DECODE_RATIO_TARGET:g}x",
+            "ok": ratio <= DECODE_RATIO_TARGET,
+        },
     ]
 
 
@@ -126,18 +165,28 @@ def run() -> list[dict[str, Any]]:
         ogg = _corpus_track()
         if ogg is not None:
             duration_s = sf.info(str(ogg)).duration
-            rows += _timing_rows(f"corpus OGG {ogg.stem} ({duration_s:.0f} s)", ogg,
-                                 time_target=False)
+            rows += _timing_rows(
+                f"corpus OGG {ogg.stem} ({duration_s:.0f} s)", ogg, time_target=False
+            )
 
         long_track = Path(tmp) / "sixty-minutes.wav"
         _write_long_track(long_track, LONG_TRACK_MIN)
         m = _measure(long_track, "fingerprint", 1)
         rows += [
-            {"metric": f"fingerprint peak RSS, {LONG_TRACK_MIN}-min stereo WAV",
-             "value": m["peak_rss_mb"], "unit": "MB", "target": f"< {PEAK_RSS_TARGET_MB:g} MB",
-             "ok": m["peak_rss_mb"] < PEAK_RSS_TARGET_MB},
-            {"metric": f"fingerprint {LONG_TRACK_MIN}-min stereo WAV", "value":
-             m["fingerprint_s"], "unit": "s", "target": "(info)", "ok": None},
+            {
+                "metric": f"fingerprint peak RSS, {LONG_TRACK_MIN}-min stereo WAV",
+                "value": m["peak_rss_mb"],
+                "unit": "MB",
+                "target": f"< {PEAK_RSS_TARGET_MB:g} MB",
+                "ok": m["peak_rss_mb"] < PEAK_RSS_TARGET_MB,
+            },
+            {
+                "metric": f"fingerprint {LONG_TRACK_MIN}-min stereo WAV",
+                "value": m["fingerprint_s"],
+                "unit": "s",
+                "target": "(info)",
+                "ok": None,
+            },
         ]
     return rows
 

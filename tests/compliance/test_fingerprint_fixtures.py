@@ -84,8 +84,15 @@ def test_digital_silence(tmp_path: Path) -> None:
     assert all(np.isfinite(getattr(fp, name)) for name in FINGERPRINT_FIELDS)
     assert fp.tempo_bpm == 0.0
     assert fp.silence_ratio == 1.0
-    shares = (fp.sub_bass_share, fp.bass_share, fp.low_mid_share, fp.mid_share,
-              fp.upper_mid_share, fp.presence_share, fp.air_share)
+    shares = (
+        fp.sub_bass_share,
+        fp.bass_share,
+        fp.low_mid_share,
+        fp.mid_share,
+        fp.upper_mid_share,
+        fp.presence_share,
+        fp.air_share,
+    )
     assert shares == (0.0,) * 7
 
 
@@ -105,8 +112,9 @@ def test_mono_stereo_and_six_channel_input(tmp_path: Path, channels: int) -> Non
 
 @pytest.mark.parametrize("sample_rate", SAMPLE_RATES)
 def test_sample_rates(tmp_path: Path, sample_rate: int) -> None:
-    path = write_wav(tmp_path / "fixture.wav", sine(1000.0, -23.0, 4.0, sample_rate, 2),
-                     sample_rate)
+    path = write_wav(
+        tmp_path / "fixture.wav", sine(1000.0, -23.0, 4.0, sample_rate, 2), sample_rate
+    )
     fp, info = extract(path)
     assert out_of_range_fields(fp) == []
     assert info.sample_rate == sample_rate

@@ -189,22 +189,46 @@ def test_true_peak_detector_is_chunk_invariant() -> None:
         np.testing.assert_allclose(got, expected, rtol=0.0, atol=1e-12)
 
 
-def test_true_peak_detector_matches_its_definition() -> None:
+def test_true_peak_detector_is_bit_identical_for_any_split() -> None:
+    """Rows aligned to the stream start make every output the same arithmetic: what the
+    limiter's integer gain path needs to stay bit-identical across chunk sizes."""
+    for frames, largest in ((1_500, 3), (10_000, 60), (44_100, 5_000)):
+        x = music_like(1.0, 44_100)[:frames]
+        whole = TruePeakDetector(44_100, 2)
+        expected = np.concatenate([whole.process(x), whole.flush()])
+        detector = TruePeakDetector(44_100, 2)
+        outputs, start = [], 0
+        for size in random_sizes(x.shape[0], largest, largest=largest):
+            outputs.append(detector.process(x[start : start + size]))
+            start += size
+        outputs.append(detector.flush())
+        np.testing.assert_array_equal(np.concatenate(outputs), expected)
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4, 8])
+def test_true_peak_detector_matches_its_definition(factor: int) -> None:
     """Against a per-frame loop over the interpolation filter: for each frame interval, the
-    largest |x| over channels and over the 4 points of the band-limited reconstruction."""
+    largest |x| over channels and over the ``factor`` points of the band-limited reconstruction."""
     from shared.loudness import TRUE_PEAK_BAND, _interpolation_matrix
 
     rng = np.random.default_rng(9)
     x = rng.uniform(-1.0, 1.0, size=(300, 2))
-    detector = TruePeakDetector(48_000, 2)
-    got = np.concatenate([detector.process(x), detector.flush()])
+    detector = TruePeakDetector(48_000, 2, factor=factor)
+    got = np.concatenate([detector.process(x[:77]), detector.process(x[77:]), detector.flush()])
     d = detector.delay_frames
-    taps = _interpolation_matrix(detector.factor, d, TRUE_PEAK_BAND)  # (2d + 1, factor)
+    taps = _interpolation_matrix(factor, d, TRUE_PEAK_BAND)  # (2d + 1, factor)
     padded = np.concatenate([np.zeros((2 * d, 2)), x, np.zeros((d, 2))])
     expected = [
         np.abs(taps.T @ padded[m : m + 2 * d + 1][::-1]).max() for m in range(x.shape[0] + d)
     ]
     np.testing.assert_allclose(got, expected, rtol=0.0, atol=1e-12)
+
+
+def test_true_peak_detector_without_oversampling_is_the_sample_peak() -> None:
+    x = np.random.default_rng(2).uniform(-1.0, 1.0, size=(100, 2))
+    detector = TruePeakDetector(48_000, 2, factor=1)
+    assert detector.delay_frames == 0
+    np.testing.assert_array_equal(detector.process(x), np.abs(x).max(axis=1))
 
 
 def test_true_peak_detector_delay_and_oversampling() -> None:
