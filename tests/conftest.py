@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from shared.process import limit_native_threads
+
+limit_native_threads()  # before any test module imports numpy: tests share two cores
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS_DIR = Path(
     os.environ.get("CORPUS_DIR", Path.home() / ".cache" / "audio-mastering" / "corpus")
