@@ -10,7 +10,7 @@ from pathlib import Path
 from shared.config import ConfigError, add_flags, load_config
 from shared.errors import ServiceError
 from shared.log import configure_logging
-from shared.process import limit_native_threads
+from shared.process import apply_runtime_environment
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -38,7 +38,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    limit_native_threads()
+    apply_runtime_environment()
     parser = argparse.ArgumentParser(prog="python -m fingerprint_service",
                                      description="25D audio fingerprint service")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from shared.process import limit_native_threads
+from shared.process import apply_runtime_environment
 
 USAGE = "usage: python -m mastering_service {serve,render,plan} ..."
 
@@ -30,7 +30,7 @@ def _serve(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    limit_native_threads()
+    apply_runtime_environment()
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
         print(USAGE, file=sys.stderr)

@@ -28,6 +28,7 @@ from shared.loudness import (
     LEVEL_FLOOR_DB,
     FloatArray,
     FrameAccumulator,
+    as_block,
     channel_abs_max,
     weighted_power,
 )
@@ -61,11 +62,7 @@ class LevelMeter:
         self._power_weights = np.full(channels, 1.0 / channels)
 
     def feed(self, block: NDArray[np.float64]) -> None:
-        x = np.asarray(block, dtype=np.float64)
-        if x.ndim == 1 and self.channels == 1:
-            x = x[:, None]
-        if x.ndim != 2 or x.shape[1] != self.channels:
-            raise ValueError(f"expected a (frames, {self.channels}) block, got shape {x.shape}")
+        x = as_block(block, self.channels)
         if x.shape[0] == 0:
             return
         per_channel = 1.0 / self.channels

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.process import limit_native_threads
+from shared.process import apply_runtime_environment
 
-limit_native_threads()  # before any test module imports numpy: tests share two cores
+apply_runtime_environment()  # before any test module imports numpy: tests share two cores
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS_DIR = Path(

@@ -20,7 +20,13 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
-from mastering_service.chain.stage import Block, as_block, check_channels, check_finite
+from mastering_service.chain.stage import (
+    Block,
+    as_block,
+    check_channels,
+    check_finite,
+    columnwise,
+)
 from shared.loudness import k_weighting_sos
 
 #: Power floor of the detectors (−70 dB, the BS.1770 absolute gate): below it nothing is
@@ -40,7 +46,7 @@ def one_pole_cascade(
 
 def _mean_power(x: Block) -> NDArray[np.float64]:
     """Per-frame mean over channels of x² (the linked detector input)."""
-    return np.asarray(np.einsum("ij,ij->i", x, x) * (1.0 / x.shape[1]), dtype=np.float64)
+    return np.asarray(columnwise(np.add, x * x) * (1.0 / x.shape[1]), dtype=np.float64)
 
 
 #: Rate at which detector envelopes and gains are computed (about every 0.33 ms).
@@ -71,7 +77,7 @@ class ControlRate:
         complete = joined.size // d * d
         self._offset = self._pending.size
         self._pending = joined[complete:].copy()
-        return np.asarray(joined[:complete].reshape(-1, d).mean(axis=1), dtype=np.float64)
+        return columnwise(np.add, joined[:complete].reshape(-1, d)) * (1.0 / d)
 
     def frame_gains(self, group_gains: NDArray[np.float64], frames: int) -> NDArray[np.float64]:
         """Per-frame gains for the ``frames`` given to the last ``group_means`` call."""
@@ -121,9 +127,9 @@ class TransientExpander:
 
     Measured on 34 squashed signals (music_like at crest_shape 0.25–0.6, and 30 s of each
     corpus track driven through tanh: crest 4.8–12.4 dB), integrated loudness (BS.1770) moved by
-    −0.13…+0.01 LU (median −0.05) at amount 0.2 and −0.29…+0.06 LU (median −0.12) at amount 1,
+    −0.14…+0.01 LU (median −0.05) at amount 0.2 and −0.30…+0.07 LU (median −0.13) at amount 1,
     while the crest factor, and with it the sample peak, rose by a median 2.1 dB (0.05–2.7) at
-    amount 0.2, 3.4 dB (0.5–4.3) at 0.5 and 5.1 dB (0.9–6.1) at 1. The sustained
+    amount 0.2, 3.5 dB (0.5–4.3) at 0.5 and 5.1 dB (1.0–6.1) at 1. The sustained
     level moves by the make-up only (a fraction of a dB). Silence stays silence (gain exactly 1).
     """
 
@@ -165,7 +171,7 @@ class TransientExpander:
         x = as_block(block, self.channels)
         if self.is_neutral or x.shape[0] == 0:
             return x.copy()
-        mid = x[:, 0] if self.channels == 1 else x.mean(axis=1)
+        mid = columnwise(np.add, x) * (1.0 / self.channels)
         weighted, self._k_zi = signal.lfilter(self._k_b, self._k_a, mid, zi=self._k_zi)
         power = self._control.group_means(weighted * weighted)
         gains = self._group_gains(power) if power.size else power

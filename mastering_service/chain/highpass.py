@@ -9,6 +9,7 @@ so the stage does not change the crest factor that the LWRP decision was made on
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import signal
 
 from mastering_service.chain.stage import Block, as_block, check_channels, check_finite
@@ -35,6 +36,11 @@ class HighPass:
             dtype=np.float64,
         )
         self._zi = np.zeros((self._sos.shape[0], 2, channels))
+
+    @property
+    def sos(self) -> NDArray[np.float64]:
+        """The filter as second-order sections (``scipy.signal.sosfilt`` layout)."""
+        return self._sos.copy()
 
     def process(self, block: Block) -> Block:
         x = as_block(block, self.channels)

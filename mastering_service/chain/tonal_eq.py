@@ -108,6 +108,11 @@ class TonalEQ:
     def is_neutral(self) -> bool:
         return self._sos.shape[0] == 0
 
+    @property
+    def sos(self) -> NDArray[np.float64]:
+        """The shelves as second-order sections (none when neutral)."""
+        return self._sos.copy()
+
     def process(self, block: Block) -> Block:
         x = as_block(block, self.channels)
         if self.is_neutral or x.shape[0] == 0:

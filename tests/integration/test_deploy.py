@@ -37,6 +37,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from shared import healthcheck
 from shared.config import ENV_VARS
+from shared.process import RUNTIME_ENVIRONMENT
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_DIR = REPO_ROOT / "deploy"
@@ -235,7 +236,11 @@ def test_dockerfile_runtime_contract(service: Service) -> None:
     assert _port_of(env[service.listen_var]) == image.port
     assert env["LOG_FORMAT"] == "json"
     assert env["MEDIA_ROOT"] == "/media"
-    unknown = {name for name in env if name not in ENV_VARS and not name.startswith("PYTHON")}
+    unknown = {name for name in env
+               if name not in ENV_VARS and name not in RUNTIME_ENVIRONMENT
+               and not name.startswith("PYTHON")}
+    tuning = {name: value for name, value in env.items() if name in RUNTIME_ENVIRONMENT}
+    assert tuning == RUNTIME_ENVIRONMENT, "the image must set shared.process.RUNTIME_ENVIRONMENT"
     assert not unknown, f"{service.dockerfile} sets variables shared.config does not read"
     assert image.healthcheck == ["python", "-m", "shared.healthcheck", f"127.0.0.1:{image.port}"]
     assert image.runtime.one("USER").split(":")[0] == str(APP_UID), "a numeric non-root USER"

@@ -12,6 +12,7 @@ import io
 import sys
 import wave
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,7 +34,7 @@ from mastering_service.chain.stage import Stage
 from mastering_service.chain.tonal_eq import TonalEQ
 from mastering_service.chain.width import MidSideWidth
 from shared.loudness import integrated_loudness
-from tests.signals import db_to_amplitude, music_like, sine
+from tests.signals import db_to_amplitude, ffmpeg_ebur128, music_like, sine
 
 Signal = NDArray[np.float64]
 
@@ -543,3 +544,23 @@ def test_wav_header_makes_a_valid_file(encoding: str, channels: int, frames: int
                 rate,
             )
             assert wav.getsampwidth() == {"s16": 2, "s24": 3}[encoding]
+
+
+@pytest.mark.parametrize("rate", [8_000, 44_100])
+@pytest.mark.parametrize("kind", ["clipped_noise", "music"])
+def test_limited_s16_output_meets_ceiling_by_ffmpeg(
+    ffmpeg: str, tmp_path: Path, kind: str, rate: int
+) -> None:
+    """SPEC section 6, measured independently: after 16-bit dither, ffmpeg's ebur128 true peak
+    ≤ ceiling + 0.1 dB and the sample peak ≤ ceiling."""
+    if kind == "music":
+        x = music_like(3.0, rate, level_dbfs=0.0, crest_shape=1.5)
+    else:
+        x = pathological_inputs(rate, duration_s=3.0)["clipped_noise"]
+    y = limited(TruePeakLimiter(rate, 2, CEILING_DBTP, 100.0), x * db_to_amplitude(12.0))
+    pcm = Encoder("s16", 2, 5).encode(y, 0)
+    path = tmp_path / "limited.wav"
+    path.write_bytes(wav_header(rate, 2, "s16", y.shape[0]) + pcm)
+    assert ffmpeg_ebur128(path).true_peak_dbtp <= CEILING_DBTP + 0.1
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0
+    assert sample_peak_dbfs(samples[:, None]) <= CEILING_DBTP
