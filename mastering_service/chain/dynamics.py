@@ -7,9 +7,10 @@ computed from one detector for all channels, is applied to every channel, so the
 and mono compatibility are untouched.
 
 A one-pole with time constant τ has coefficient ``exp(−1 / (τ · fs))``: its step response reaches
-63 % after τ, at any sample rate. The filters run at a control rate of about 3 kHz on the mean
-detector power of each group of frames (see ``ControlRate``): envelopes that move over
-milliseconds lose nothing, and the costly part of a detector runs on a sixteenth of the frames.
+63 % after τ, at any sample rate. The envelope filters and gain laws run at a control rate of
+about 3 kHz, on the mean detector power of each group of frames (see ``ControlRate``): envelopes
+that move over milliseconds lose nothing, and the costly part of a detector runs on one frame in
+fourteen at 44.1 kHz.
 """
 
 from __future__ import annotations

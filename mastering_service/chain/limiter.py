@@ -79,7 +79,9 @@ class TruePeakLimiter:
     """Brick-wall limiter keeping the 4× oversampled peak at ``ceiling_dbtp`` minus a margin.
 
     ``release_ms``: time after the hold for the gain to recover 90 % of a reduction (exponential).
-    ``lookahead_ms``: attack ramp length; the output lags the input by ``latency_frames``.
+    ``lookahead_ms``: attack ramp length. The output lags the input by exactly
+    ``latency_frames = D + (ceil(lookahead / G) + 3) · G − 1`` frames, with D the detector's
+    delay (8) and G the frames per gain group (e.g. 247 frames, 5.6 ms, at 44.1 kHz).
     """
 
     def __init__(

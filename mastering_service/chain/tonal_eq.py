@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import signal
 
-from mastering_service.chain.stage import Block, as_block, check_channels, check_finite
+from mastering_service.chain.stage import SosFilter, check_finite
 
 #: Highest shelf frequency, as a fraction of Nyquist (see the module docstring).
 MAX_SHELF_FRACTION_OF_NYQUIST = 0.5
@@ -68,7 +68,7 @@ def shelf_section(kind: str, gain_db: float, shelf_hz: float, sample_rate: int) 
     return [b[0] / a0, b[1] / a0, b[2] / a0, 1.0, den[1] / a0, den[2] / a0]
 
 
-class TonalEQ:
+class TonalEQ(SosFilter):
     """Low shelf at ``low_shelf_hz`` and high shelf at ``high_shelf_hz``, gains in dB.
 
     A shelf whose gain is 0 dB is not run at all, so 0/0 dB is an exact passthrough.
@@ -86,12 +86,10 @@ class TonalEQ:
         if sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         self.sample_rate = sample_rate
-        self.channels = check_channels(channels)
         self.low_shelf_gain_db = check_finite("low_shelf_gain_db", low_shelf_gain_db)
         self.high_shelf_gain_db = check_finite("high_shelf_gain_db", high_shelf_gain_db)
         self.low_shelf_hz = _clamped_shelf_hz("low_shelf_hz", low_shelf_hz, sample_rate)
         self.high_shelf_hz = _clamped_shelf_hz("high_shelf_hz", high_shelf_hz, sample_rate)
-        self.latency_frames = 0
         sections = []
         if self.low_shelf_gain_db != 0.0:
             sections.append(
@@ -101,24 +99,11 @@ class TonalEQ:
             sections.append(
                 shelf_section("high", self.high_shelf_gain_db, self.high_shelf_hz, sample_rate)
             )
-        self._sos = np.array(sections, dtype=np.float64).reshape(-1, 6)
-        self._zi = np.zeros((self._sos.shape[0], 2, channels))
+        super().__init__(np.array(sections, dtype=np.float64), channels)
 
     @property
     def is_neutral(self) -> bool:
         return self._sos.shape[0] == 0
-
-    @property
-    def sos(self) -> NDArray[np.float64]:
-        """The shelves as second-order sections (none when neutral)."""
-        return self._sos.copy()
-
-    def process(self, block: Block) -> Block:
-        x = as_block(block, self.channels)
-        if self.is_neutral or x.shape[0] == 0:
-            return x.copy()
-        y, self._zi = signal.sosfilt(self._sos, x, axis=0, zi=self._zi)
-        return np.asarray(y, dtype=np.float64)
 
     def response_db(self, freqs_hz: ArrayLike) -> NDArray[np.float64]:
         """Magnitude response in dB at ``freqs_hz`` (0…Nyquist), same shape as the input."""
