@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mastering_service.chain.dynamics import Bypass, GentleCompressor, TransientExpander
+from mastering_service.chain.dynamics import (
+    KNEE_WIDTH_DB,
+    Bypass,
+    GentleCompressor,
+    TransientExpander,
+)
 from mastering_service.chain.gain import StaticGain
 from mastering_service.chain.highpass import HighPass
 from mastering_service.chain.limiter import TruePeakLimiter
@@ -28,9 +33,10 @@ HIGHPASS_CUTOFF_HZ = 20.0
 COMPRESSOR_RATIO = 2.0
 COMPRESSOR_ATTACK_MS = 30.0
 COMPRESSOR_RELEASE_MS = 400.0
-#: Threshold relative to the track's RMS level (true peak − crest factor): passages louder than
-#: the track's average are brought down, by at most the plan's compressor reduction.
-COMPRESSOR_THRESHOLD_ABOVE_RMS_DB = 0.0
+#: Its threshold sits low enough under the track's RMS level (true peak − crest factor) that
+#: every passage at or above that level gets the plan's full reduction: at ratio r a level
+#: r/(r − 1)·R over the threshold (past the soft knee) is reduced by R. Quieter passages get
+#: less, down to none 2·R + knee under the RMS level.
 #: Amounts below this count as off (a stage doing nothing costs time and rounding).
 NEGLIGIBLE = 1e-6
 
@@ -64,7 +70,8 @@ def _dynamics(plan: MasteringPlan, sample_rate: int, channels: int) -> Stage:
             sample_rate,
             channels,
             threshold_dbfs=(plan.input_true_peak_dbtp - plan.input_crest_db
-                            + COMPRESSOR_THRESHOLD_ABOVE_RMS_DB),
+                            - COMPRESSOR_RATIO / (COMPRESSOR_RATIO - 1.0) * reduction_db
+                            - KNEE_WIDTH_DB / 2.0),
             ratio=COMPRESSOR_RATIO,
             attack_ms=COMPRESSOR_ATTACK_MS,
             release_ms=COMPRESSOR_RELEASE_MS,
