@@ -10,9 +10,9 @@ The plan is fixed before the first sample and there is no pre-pass over the whol
 static gain has to *predict* what the other stages do to the loudness. The prediction (``_Model``)
 adds up, in LU:
 
-* tonal EQ: the fingerprint's seven band shares (power), each weighted by the K-weighting and
-  the EQ's own response averaged over the band (log-spaced, i.e. assuming equal power per
-  octave inside a band, as music roughly has);
+* high-pass and tonal EQ: a smooth spectrum through the fingerprint's seven band shares,
+  weighted by the K-weighting, with and without the filters' own responses
+  (``TonalEQ.response_db``);
 * mid/side width: ``stereo_width`` gives the side/mid power ratio, and BS.1770 stereo loudness
   is proportional to M² + S² (``MidSideWidth.power_change_db``);
 * expansion: none (the expander has its own loudness make-up), but its peak rise is counted;
@@ -20,9 +20,10 @@ adds up, in LU:
 * true-peak limiter: a cost model of the reduction the ceiling demands, shaped by the
   peak-to-loudness ratio (``LIMITER_COST_*``, fitted on the corpus).
 
-The static gain is then ``effective target − L − (sum of the predicted changes)``, solved as a
-fixed point because the limiter's reduction itself depends on the gain. Measured against
-ffmpeg on the 21 corpus tracks at −14 and −23 LUFS, see the corpus tests.
+The static gain is then ``effective target − L − (sum of the predicted changes)``, where the
+limiter's share depends on the gain itself: the loudness reached rises strictly with the
+limiter's reduction, so that relation is inverted by bisection. The corpus tests check the
+result against ffmpeg on 21 real tracks at −14 and −23 LUFS.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
+from mastering_service.chain import HIGHPASS_CUTOFF_HZ
+from mastering_service.chain.highpass import ORDER as HIGHPASS_ORDER
 from mastering_service.chain.limiter import SAFETY_MARGIN_DB as LIMITER_SAFETY_MARGIN_DB
 from mastering_service.chain.tonal_eq import TonalEQ
 from mastering_service.chain.width import MidSideWidth
@@ -76,15 +79,20 @@ EXPANSION_MIN_AMOUNT = 0.1
 # --- Raising quiet material (QUIET) --------------------------------------------------------------
 
 #: Peak reduction (compressor + limiter) a boost may ask for, at intensity 1: the ceiling the
-#: spec sets (SPEC section 5). The plan stays well inside it, see LIMITER_BOOST_MAX_DB.
+#: spec sets (SPEC section 5). The plan stays well inside it (at most 3 dB), because of
+#: LIMITER_BOOST_MAX_DB.
 PEAK_REDUCTION_BUDGET_DB = 6.0
-#: Most true-peak limiting a boost may ask for. The loudness a limiter takes away depends on how
-#: densely the loud passages' peaks crowd the maximum, which no fingerprint dimension measures:
+#: Most true-peak limiting a boost may ask for, at intensity 1. The loudness a limiter takes
+#: away depends on how densely the loud passages' peaks crowd the maximum, which no fingerprint
+#: dimension measures:
 #: on the 21 corpus tracks, 4 dB of limiting cost 0.09–1.31 LU between tracks of similar
 #: peak-to-loudness ratio, 2 dB cost 0.01–0.50 LU and is predicted within ±0.36 LU
 #: (leave-one-out). Beyond this the effective target is lowered instead: the loudness promise
 #: (±0.5 LU) holds, and the track is not crushed.
 LIMITER_BOOST_MAX_DB = 2.0
+#: A boost never pushes the limiter past the point where a further dB of limiting gains less
+#: than half a LU (dense, already squashed peaks): that is crushing, not raising.
+LIMITER_MAX_MARGINAL_COST = 0.5
 #: The slow compressor's reduction per dB of boost limiting: it evens out the loud passages
 #: (quieter passages, under its threshold, are left alone) while the limiter catches the peaks.
 COMPRESSOR_PER_LIMITER_DB = 0.5
@@ -140,8 +148,10 @@ DEFAULT_RELEASE_MS = 150.0
 
 #: The EQ response is evaluated at this nominal rate (shelves far below Nyquist barely differ).
 PREDICTION_SAMPLE_RATE = 48_000
-#: Frequencies per band for the band-averaged responses.
-PREDICTION_POINTS_PER_BAND = 24
+#: Frequencies per band of the spectrum the prediction reconstructs from the band shares.
+PREDICTION_POINTS_PER_BAND = 32
+#: Share given to an empty band when interpolating densities (keeps the logarithm finite).
+SHARE_FLOOR = 1e-6
 #: Fingerprint bands (SPEC section 4); the top edge is the nominal 20 kHz.
 BAND_EDGES_HZ = (20.0, 60.0, 250.0, 500.0, 2000.0, 4000.0, 8000.0, 20000.0)
 #: The transient expander keeps the loudness (its own slow make-up): measured −0.07…+0.05 LU at
@@ -159,7 +169,7 @@ EXPANSION_PEAK_RISE_DB = 6.0
 #: 0.22 LU at 1 dB, 0.35 LU at 2 dB in-sample, 0.23 / 0.36 LU leave-one-out. Synthetic mixes
 #: (tests.signals.music_like) have far denser peaks than real music and mispredicted the corpus
 #: by up to 4 LU, so they were only used to check the shape. SLOPE is the steepest cost seen
-#: (0.93 LU/dB at 8 dB) kept below 1 so that the gain ↔ reduction fixed point contracts.
+#: (0.93 LU/dB at 8 dB), kept below 1 so that pushing harder always gains some loudness.
 LIMITER_COST_SLOPE = 0.9
 LIMITER_COST_SPREAD_DB = 1.05
 LIMITER_COST_ONSET_DB = -1.78
@@ -167,10 +177,8 @@ LIMITER_COST_ONSET_PER_PLR = 0.36
 #: The slow compressor works on loud passages as a whole: its loudness cost and its peak
 #: reduction both equal its gain reduction (measured 0.95–1.07 × on the corpus).
 COMPRESSOR_LOUDNESS_PER_DB = 1.0
-#: The gain ↔ peak-reduction fixed point (a contraction: the cost's slope is below 1) stops when
-#: a step moves the gain less than this, or after this many steps.
-FIXED_POINT_TOLERANCE_DB = 1e-4
-FIXED_POINT_ITERATIONS = 50
+#: Bisection steps when solving for the gain (the bracket shrinks 2^-60: far below 1e-6 dB).
+BISECTION_STEPS = 60
 #: Floor for a true peak that is −inf or absurdly low (digital silence).
 TRUE_PEAK_FLOOR_DBTP = -200.0
 
@@ -355,34 +363,63 @@ def _release_ms(fp: Fingerprint | None) -> float:
 # --- Loudness prediction -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Grid:
+    """Log-spaced analysis frequencies over the seven fingerprint bands, the band of each, and
+    the power gains there of what every render applies: the K-weighting (it is what loudness
+    hears) and the subsonic high-pass (Butterworth: |H|² = 1 / (1 + (fc/f)^(2·order)))."""
+
+    freqs_hz: NDArray[np.float64]
+    bands: NDArray[np.int64]
+    k_power: NDArray[np.float64]
+    highpass_power: NDArray[np.float64]
+
+
 @cache
-def _band_grid() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Log-spaced frequencies of every band, ``(bands, points)``, and the K-weighting power
-    gain at each of them."""
-    freqs = np.array([
-        np.geomspace(low, high, PREDICTION_POINTS_PER_BAND)
-        for low, high in pairwise(BAND_EDGES_HZ)
+def _grid() -> _Grid:
+    edges = np.log2(np.array(BAND_EDGES_HZ))
+    freqs = np.concatenate([
+        np.exp2(np.linspace(low, high, PREDICTION_POINTS_PER_BAND, endpoint=False))
+        for low, high in pairwise(edges)
     ])
+    bands = np.repeat(np.arange(edges.size - 1), PREDICTION_POINTS_PER_BAND)
     rate = PREDICTION_SAMPLE_RATE
-    _, response = signal.sosfreqz(k_weighting_sos(rate), worN=freqs.ravel(), fs=rate)
-    return freqs, np.abs(response).reshape(freqs.shape) ** 2
+    _, k_response = signal.sosfreqz(k_weighting_sos(rate), worN=freqs, fs=rate)
+    highpass = 1.0 / (1.0 + (HIGHPASS_CUTOFF_HZ / freqs) ** (2 * HIGHPASS_ORDER))
+    return _Grid(freqs, bands, np.abs(k_response) ** 2, highpass)
 
 
-def _tonal_loudness_change_db(fp: Fingerprint, low_shelf_db: float, high_shelf_db: float) -> float:
-    """Loudness change of the tonal EQ: band shares × K-weighting × EQ response, each averaged
-    over the band. (The 20 Hz high-pass is left out: below 40 Hz the K-weighting already
-    removes almost everything.)"""
+def _spectrum(shares: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Power at each grid frequency: the band densities (power per octave) interpolated
+    log-linearly between band centres, then scaled so that every band holds exactly its share.
+    (A bass band whose neighbour below is strong and above is weak has its power low in the
+    band, as a sub-heavy mix does, rather than spread evenly.)"""
+    grid = _grid()
+    edges = np.log2(np.array(BAND_EDGES_HZ))
+    density = np.maximum(shares, SHARE_FLOOR) / np.diff(edges)
+    centres = (edges[:-1] + edges[1:]) / 2.0
+    power = np.exp(np.interp(np.log2(grid.freqs_hz), centres, np.log(density)))
+    totals = np.bincount(grid.bands, weights=power)
+    return np.asarray(power * (shares / totals)[grid.bands], dtype=np.float64)
+
+
+def _spectral_loudness_change_db(
+    fp: Fingerprint, low_shelf_db: float, high_shelf_db: float
+) -> float:
+    """Loudness change of the high-pass and the tonal EQ, predicted from the band shares: the
+    K-weighted power of ``_spectrum`` with and without the filters' responses."""
     shares = np.array([
         fp.sub_bass_share, fp.bass_share, fp.low_mid_share, fp.mid_share,
         fp.upper_mid_share, fp.presence_share, fp.air_share,
     ])
-    if (low_shelf_db == 0.0 and high_shelf_db == 0.0) or not shares.sum() > 0.0:
+    if not shares.sum() > 0.0:
         return 0.0
-    freqs, k_power = _band_grid()
+    grid = _grid()
+    power = _spectrum(shares) * grid.k_power
     eq = TonalEQ(PREDICTION_SAMPLE_RATE, 1, low_shelf_db, high_shelf_db)
-    eq_power = 10.0 ** (eq.response_db(freqs) / 10.0)
-    before = float(shares @ k_power.mean(axis=1))
-    after = float(shares @ (k_power * eq_power).mean(axis=1))
+    eq_power = 10.0 ** (eq.response_db(grid.freqs_hz) / 10.0)
+    before = float(power.sum())
+    after = float(power @ (grid.highpass_power * eq_power))
     if before <= 0.0 or after <= 0.0:
         return 0.0
     return _db(after / before)
@@ -392,13 +429,25 @@ def _softplus(x: float) -> float:
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
+def _limiter_onset_db(plr_db: float) -> float:
+    return LIMITER_COST_ONSET_DB + LIMITER_COST_ONSET_PER_PLR * plr_db
+
+
+def _limiter_useful_reduction_db(plr_db: float) -> float:
+    """Reduction at which a further dB of limiting costs LIMITER_MAX_MARGINAL_COST LU (the
+    cost's slope is SLOPE · logistic((x − onset) / SPREAD)), never below 0."""
+    share = LIMITER_MAX_MARGINAL_COST / LIMITER_COST_SLOPE
+    x = _limiter_onset_db(plr_db) + LIMITER_COST_SPREAD_DB * math.log(share / (1.0 - share))
+    return max(0.0, x - LIMITER_SAFETY_MARGIN_DB)
+
+
 def _limiter_cost_db(reduction_db: float, plr_db: float) -> float:
     """Predicted loudness the true-peak limiter takes away when the peaks exceed the ceiling by
     ``reduction_db`` (see LIMITER_COST_*); 0 when nothing reaches the limiter's threshold."""
     x = reduction_db + LIMITER_SAFETY_MARGIN_DB
     if x <= 0.0:
         return 0.0
-    onset = LIMITER_COST_ONSET_DB + LIMITER_COST_ONSET_PER_PLR * plr_db
+    onset = _limiter_onset_db(plr_db)
     spread = LIMITER_COST_SPREAD_DB
     return LIMITER_COST_SLOPE * spread * (
         _softplus((x - onset) / spread) - _softplus(-onset / spread)
@@ -425,17 +474,25 @@ class _Model:
     plr_db: float
 
     def level_for(self, target_lufs: float) -> _Level:
-        """Gain reaching ``target_lufs`` after the limiter: the fixed point of
-        gain = target − L − changes + limiter cost(peak + gain − ceiling)."""
-        base = target_lufs - self.input_lufs - self.static_change_db
-        gain, cost = base, 0.0
-        for _ in range(FIXED_POINT_ITERATIONS):
-            cost = _limiter_cost_db(self.reduction_for(gain), self.plr_db)
-            step = base + cost - gain
-            gain += step
-            if abs(step) < FIXED_POINT_TOLERANCE_DB:
-                break
-        return _Level(gain, max(0.0, self.reduction_for(gain)), cost)
+        """Gain reaching ``target_lufs`` after the limiter. ``target_for`` rises strictly with
+        the limiter's reduction (each dB costs at most LIMITER_COST_SLOPE < 1 LU), so it is
+        inverted by bisection."""
+        onset = -LIMITER_SAFETY_MARGIN_DB  # below this the limiter does nothing
+        if target_lufs <= self.target_for(onset):
+            gain = target_lufs - self.input_lufs - self.static_change_db
+            return _Level(gain, max(0.0, self.reduction_for(gain)), 0.0)
+        low, high = onset, onset + 1.0
+        while self.target_for(high) < target_lufs:
+            low, high = high, high + 2.0 * (high - onset)
+        for _ in range(BISECTION_STEPS):
+            middle = 0.5 * (low + high)
+            if self.target_for(middle) < target_lufs:
+                low = middle
+            else:
+                high = middle
+        reduction = 0.5 * (low + high)
+        gain = reduction + self.ceiling_dbtp - self.peak_before_gain_dbtp
+        return _Level(gain, max(0.0, reduction), _limiter_cost_db(reduction, self.plr_db))
 
     def reduction_for(self, gain_db: float) -> float:
         return self.peak_before_gain_dbtp + gain_db - self.ceiling_dbtp
@@ -517,7 +574,7 @@ def plan_mastering(
     tonal_change = 0.0
     width_change = 0.0
     if fingerprint is not None:
-        tonal_change = _tonal_loudness_change_db(fingerprint, low_shelf, high_shelf)
+        tonal_change = _spectral_loudness_change_db(fingerprint, low_shelf, high_shelf)
         width_change = MidSideWidth.power_change_db(fingerprint.stereo_width, side_gain)
     expansion_change = EXPANSION_LOUDNESS_DB_PER_AMOUNT * expansion
     # Gentle shelving and width keep the crest: the peak moves with the loudness; expansion
@@ -535,18 +592,21 @@ def plan_mastering(
     level_target = min(target, lufs)
     boost = quiet_weight * content_weight * min(MAX_BOOST_DB, max(0.0, target - lufs))
     wanted = level_target + boost
-    unboosted = model.level_for(level_target)
-    # The boost may add limiting up to its share of the budget (or keep what the level needs).
-    budget = PEAK_REDUCTION_BUDGET_DB * amount
-    boost_limit = min(LIMITER_BOOST_MAX_DB, budget / (1.0 + COMPRESSOR_PER_LIMITER_DB))
-    allowed = max(unboosted.limiter_reduction_db, boost_limit)
-    effective_target = min(wanted, max(level_target, model.target_for(allowed)))
+    # Peak reduction the level alone forces (peaks already over the ceiling), before any
+    # make-up for what that limiting costs: it is done whatever the budget, but never pushed.
+    forced = max(0.0, model.reduction_for(level_target - lufs - model.static_change_db))
+    # The boost may add limiting up to its (intensity-scaled) share, as long as it is useful.
+    boost_limit = min(LIMITER_BOOST_MAX_DB * amount, _limiter_useful_reduction_db(model.plr_db))
+    allowed = max(forced, boost_limit)
+    effective_target = min(wanted, model.target_for(allowed))
     level = model.level_for(effective_target)
-    # The compressor evens out the loud passages in proportion to the boost's limiting; it
-    # lowers loudness and peaks alike, so the gain makes it up and the limiter's work is unchanged.
-    compressor_reduction = COMPRESSOR_PER_LIMITER_DB * max(
+    # The compressor evens out the loud passages in proportion to the limiting the boost added;
+    # it lowers loudness and peaks alike, so the gain makes it up and the limiter's work is
+    # unchanged. Total peak reduction ≤ (1 + 0.5) · 2 dB · intensity, inside the 6 dB budget.
+    unboosted = model.level_for(min(level_target, effective_target))
+    compressor_reduction = min(COMPRESSOR_MAX_REDUCTION_DB, COMPRESSOR_PER_LIMITER_DB * max(
         0.0, level.limiter_reduction_db - unboosted.limiter_reduction_db
-    )
+    ))
     compression = compressor_reduction / COMPRESSOR_MAX_REDUCTION_DB
     gain = level.gain_db + COMPRESSOR_LOUDNESS_PER_DB * compressor_reduction
 
@@ -557,6 +617,8 @@ def plan_mastering(
             f"reaching {wanted:.1f} LUFS needs more than {allowed:.1f} dB of true-peak limiting: "
             f"target lowered to {effective_target:.1f} LUFS rather than crushing the track"
         )
+    if forced > 0.05:
+        reasons.append(f"peaks {forced:.1f} dB over the ceiling even at this level")
     if target - lufs > MAX_BOOST_DB and content_weight > 0.0:
         reasons.append(f"boost capped at {MAX_BOOST_DB:.0f} dB")
     if content_weight < 1.0:

@@ -29,7 +29,7 @@ from mastering_service.lwrp import (
     plan_mastering,
 )
 from shared.audio import probe
-from shared.errors import ServiceError
+from shared.errors import ServiceError, TrackNotFound
 
 #: Exit status for every error the user can cause (bad file, bad parameter).
 EXIT_ERROR = 2
@@ -115,6 +115,8 @@ def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _plan_from_args(args: argparse.Namespace) -> MasteringPlan:
+    if not args.input.is_file():
+        raise TrackNotFound(f"no such file: {args.input}")
     return make_plan(
         args.input,
         target_lufs=args.target_lufs,
@@ -170,7 +172,7 @@ def main_render(argv: Sequence[str] | None = None) -> int:
             "frames": summary.frames_sent,
         },
     }
-    print(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2, ensure_ascii=False))
     return 0
 
 
@@ -185,5 +187,5 @@ def main_plan(argv: Sequence[str] | None = None) -> int:
         plan = _plan_from_args(args)
     except (ServiceError, OSError) as exc:
         return _fail(str(exc))
-    print(json.dumps(plan.to_dict(), indent=2))
+    print(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
     return 0

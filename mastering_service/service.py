@@ -219,9 +219,8 @@ class MasteringService:
         finally:
             self.active_streams -= 1
             if render is not None:
-                render.close()
-            if reader is not None:
-                # The render was handed an open reader, which stays ours to close.
+                render.close()  # closes the reader it was handed
+            elif reader is not None:
                 reader.close()
 
     async def _chunks(self, render: RenderStream) -> AsyncGenerator[EncodedChunk, None]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from mastering_service.chain.dynamics import (
     KNEE_WIDTH_DB,
-    Bypass,
+    MAKEUP_TIME_CONSTANT_S,
     GentleCompressor,
     TransientExpander,
 )
@@ -36,16 +36,26 @@ COMPRESSOR_RELEASE_MS = 400.0
 #: Its threshold sits low enough under the track's RMS level (true peak − crest factor) that
 #: every passage at or above that level gets the plan's full reduction: at ratio r a level
 #: r/(r − 1)·R over the threshold (past the soft knee) is reduced by R. Quieter passages get
-#: less, down to none 2·R + knee under the RMS level.
+#: less, down to none 2·R + knee under the RMS level. (See ``_dynamics``.)
+
 #: Amounts below this count as off (a stage doing nothing costs time and rounding).
 NEGLIGIBLE = 1e-6
+#: How long a stream must run before the chain's state no longer depends on where it started
+#: (the engine's seek pre-roll; SPEC section 6 asks for at least 3 s). Filters, compressor and
+#: limiter forget within a second; the expander's loudness make-up is a cascade of
+#: MAKEUP_ORDER one-poles of MAKEUP_TIME_CONSTANT_S whose state needs 12 time constants to fall
+#: under −60 dB relative (e^−12 · (1 + 12 + 12²/2) ≈ 5e-4).
+SETTLE_S = 3.0
+EXPANDER_SETTLE_TIME_CONSTANTS = 12.0
 
 
 @dataclass(frozen=True)
 class Chain:
-    """Ordered named stages; ``process`` runs a block through all of them."""
+    """Ordered named stages (those the plan needs); ``process`` runs a block through them."""
 
     stages: tuple[tuple[str, Stage], ...]
+    #: Seconds of audio after which the output no longer depends on the starting point.
+    settle_s: float = SETTLE_S
 
     @property
     def latency_frames(self) -> int:
@@ -61,7 +71,7 @@ class Chain:
         return block
 
 
-def _dynamics(plan: MasteringPlan, sample_rate: int, channels: int) -> Stage:
+def _dynamics(plan: MasteringPlan, sample_rate: int, channels: int) -> Stage | None:
     if plan.expansion_amount > NEGLIGIBLE:
         return TransientExpander(sample_rate, channels, plan.expansion_amount)
     reduction_db = plan.compressor_reduction_db
@@ -77,19 +87,25 @@ def _dynamics(plan: MasteringPlan, sample_rate: int, channels: int) -> Stage:
             release_ms=COMPRESSOR_RELEASE_MS,
             max_reduction_db=reduction_db,
         )
-    return Bypass()
+    return None
 
 
 def build_chain(plan: MasteringPlan, sample_rate: int, channels: int) -> Chain:
-    """The stages for ``plan`` at the track's own rate and channel count."""
-    stages: tuple[tuple[str, Stage], ...] = (
+    """The stages for ``plan`` at the track's own rate and channel count. Stages the plan leaves
+    neutral (flat EQ, no dynamics, unchanged width) are left out: they would only copy blocks."""
+    tonal_eq = TonalEQ(sample_rate, channels, plan.low_shelf_gain_db, plan.high_shelf_gain_db)
+    dynamics = _dynamics(plan, sample_rate, channels)
+    width = MidSideWidth(channels, plan.side_gain_db)
+    stages: list[tuple[str, Stage | None]] = [
         ("highpass", HighPass(sample_rate, channels, cutoff_hz=HIGHPASS_CUTOFF_HZ)),
-        ("tonal_eq", TonalEQ(sample_rate, channels, plan.low_shelf_gain_db,
-                             plan.high_shelf_gain_db)),
-        ("dynamics", _dynamics(plan, sample_rate, channels)),
-        ("width", MidSideWidth(channels, plan.side_gain_db)),
+        ("tonal_eq", None if tonal_eq.is_neutral else tonal_eq),
+        ("dynamics", dynamics),
+        ("width", None if width.is_neutral else width),
         ("gain", StaticGain(plan.gain_db)),
         ("limiter", TruePeakLimiter(sample_rate, channels, plan.true_peak_ceiling_dbtp,
                                     plan.limiter_release_ms)),
-    )
-    return Chain(stages)
+    ]
+    settle_s = SETTLE_S
+    if isinstance(dynamics, TransientExpander):
+        settle_s = max(settle_s, EXPANDER_SETTLE_TIME_CONSTANTS * MAKEUP_TIME_CONSTANT_S)
+    return Chain(tuple((name, stage) for name, stage in stages if stage is not None), settle_s)

@@ -42,7 +42,8 @@ def two_replicas(tmp_path: Path, shared_url: str) -> Iterator[list[ServiceProces
         yield replicas
     finally:
         for replica in replicas:
-            replica.kill()
+            # SIGTERM, so each replica also shuts its worker processes down.
+            replica.terminate()
 
 
 def _ask(port: int, request: pb.GetFingerprintRequest) -> pb.GetFingerprintResponse:

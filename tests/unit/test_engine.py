@@ -152,12 +152,20 @@ def test_exact_length_limiter_lookahead_is_compensated(tmp_path: Path) -> None:
     assert int(np.argmax(np.abs(out[:, 0]))) == 20_000
 
 
-def test_seek_matches_the_same_slice_of_an_unseeked_render(ten_seconds: Path) -> None:
-    plan = quiet_plan()
-    start_s = 6.0
-    assert start_s >= PREROLL_S
-    whole = render_array(ten_seconds, plan)
-    seeked = render_array(ten_seconds, plan, start_s=start_s)
+@pytest.mark.parametrize(
+    ("make_plan", "start_s"), [(quiet_plan, 6.0), (loud_plan, 14.0)],
+    ids=["quiet_compressor", "compressed_loud_expander"],
+)
+def test_seek_matches_the_same_slice_of_an_unseeked_render(
+    tmp_path: Path, make_plan: object, start_s: float
+) -> None:
+    """Both starts lie beyond the pre-roll (3 s; 12 s for the expander's slow make-up), so the
+    seeked render really starts decoding mid-track."""
+    path = write_wav(tmp_path / "long.wav", music_like(18.0, RATE, level_dbfs=-4.0, seed=5), RATE)
+    plan = make_plan()  # type: ignore[operator]
+    assert start_s - max(PREROLL_S, build_chain(plan, RATE, 2).settle_s) >= 1.0
+    whole = render_array(path, plan)
+    seeked = render_array(path, plan, start_s=start_s)
     reference = whole[round(start_s * RATE):]
     assert seeked.shape == reference.shape
     difference_db = 20 * np.log10(

@@ -96,25 +96,48 @@ def test_numbers_barely_move_across_the_crest_threshold(lufs: float) -> None:
         assert abs(getattr(below, name) - getattr(above, name)) < 0.05, name
 
 
+def _plan_numbers(lufs: float, crest: float, target: float) -> np.ndarray:
+    plan = plan_for(lufs, crest, target_lufs=target)
+    return np.array([getattr(plan, name) for name in NUMERIC_FIELDS])
+
+
+def _jump_after_refining(
+    start: tuple[float, float], end: tuple[float, float], target: float, index: int
+) -> float:
+    """Halve the segment ten times, always keeping the half where the number moves most: a
+    continuous number's jump shrinks with the segment, a discontinuity's does not."""
+    (l0, c0), (l1, c1) = start, end
+    for _ in range(10):
+        lm, cm = (l0 + l1) / 2, (c0 + c1) / 2
+        v0, vm, v1 = (_plan_numbers(lf, cr, target)[index] for lf, cr in ((l0, c0), (lm, cm),
+                                                                          (l1, c1)))
+        if abs(vm - v0) >= abs(v1 - vm):
+            l1, c1 = lm, cm
+        else:
+            l0, c0 = lm, cm
+    return float(abs(_plan_numbers(l1, c1, target)[index] - _plan_numbers(l0, c0, target)[index]))
+
+
 @pytest.mark.parametrize("target", [-14.0, -5.0])
 def test_every_plan_number_is_continuous_over_the_lc_grid(target: float) -> None:
-    """Neighbours 0.1 LU / 0.25 dB apart never differ by more than a small bound."""
-    lufs_grid = np.round(np.arange(-30.0, -5.0 + 1e-9, 0.1), 3)
-    crest_grid = np.round(np.arange(4.0, 25.0 + 1e-9, 0.25), 3)
-    table = np.array([
-        [[getattr(plan_for(float(lufs), float(crest), target_lufs=target), name)
-          for name in NUMERIC_FIELDS] for crest in crest_grid]
-        for lufs in lufs_grid
-    ])
-    jump_along_lufs = np.abs(np.diff(table, axis=0)).max(axis=(0, 1))
-    jump_along_crest = np.abs(np.diff(table, axis=1)).max(axis=(0, 1))
-    # The steepest moves: the boost fading in over 1 LU below −12 (up to 7 dB toward −5 LUFS),
-    # the expansion (up to 0.9) fading in over 1 LU above it.
-    bounds = {"expansion_amount": 0.15, "compression_amount": 0.2}
-    for index, name in enumerate(NUMERIC_FIELDS):
-        bound = bounds.get(name, 1.5)
-        assert jump_along_lufs[index] <= bound, (name, jump_along_lufs[index])
-        assert jump_along_crest[index] <= bound, (name, jump_along_crest[index])
+    """Grid over L ∈ [−30, −5] (0.2 LU) × C ∈ [4, 25] (0.5 dB): no number jumps between
+    neighbours by more than the steepest intended slope allows (the boost fading in over 1 LU
+    below −12, up to 8 dB toward −5 LUFS), and every jump worth a look shrinks to nothing when
+    its segment is refined a thousandfold."""
+    lufs_grid = np.arange(-30.0, -5.0 + 1e-9, 0.2)
+    crest_grid = np.arange(4.0, 25.0 + 1e-9, 0.5)
+    table = np.array([[_plan_numbers(float(lf), float(cr), target) for cr in crest_grid]
+                      for lf in lufs_grid])
+    bounds = {"expansion_amount": 0.3, "compression_amount": 1.0}
+    for axis in (0, 1):
+        jumps = np.abs(np.diff(table, axis=axis))
+        for index, name in enumerate(NUMERIC_FIELDS):
+            assert jumps[..., index].max() <= bounds.get(name, 5.0), name
+            for i, j in np.argwhere(jumps[..., index] > 0.05)[:25]:
+                i2, j2 = (i + 1, j) if axis == 0 else (i, j + 1)
+                start = (float(lufs_grid[i]), float(crest_grid[j]))
+                end = (float(lufs_grid[i2]), float(crest_grid[j2]))
+                assert _jump_after_refining(start, end, target, index) < 0.02, (name, start, end)
 
 
 def test_plan_with_fingerprint_is_continuous_along_loudness() -> None:
@@ -190,10 +213,11 @@ def test_quiet_material_is_raised_to_the_target_when_the_budget_allows() -> None
 
 def test_compressor_shares_the_peak_reduction_of_a_large_boost() -> None:
     plan = plan_for(-24.0, 18.0, true_peak=-6.0)
-    reduction = -6.0 + plan.gain_db + 1.0
-    assert reduction > 3.0
-    assert 0.0 < plan.compressor_reduction_db < reduction
+    reduction = -6.0 + plan.gain_db + 1.0  # compressor + limiter
+    assert reduction == pytest.approx(3.0, abs=0.05)
+    assert plan.compressor_reduction_db == pytest.approx(reduction / 3.0, abs=0.05)
     assert plan.compressor_reduction_db <= COMPRESSOR_MAX_REDUCTION_DB
+    assert plan.effective_target_lufs < -14.0
 
 
 def test_intensity_zero_means_level_and_ceiling_only() -> None:
@@ -204,8 +228,9 @@ def test_intensity_zero_means_level_and_ceiling_only() -> None:
         assert plan.compression_amount == 0.0
         assert plan.low_shelf_gain_db == 0.0 and plan.high_shelf_gain_db == 0.0
         assert plan.side_gain_db == 0.0
-        # No limiting for loudness: the gain stops where the peaks meet the ceiling.
-        assert plan.input_true_peak_dbtp + plan.gain_db <= plan.true_peak_ceiling_dbtp + 1e-6
+        # No limiting for loudness: the gain stops where the peaks meet the ceiling (give or
+        # take the make-up for what the limiter's own safety margin shaves off).
+        assert plan.input_true_peak_dbtp + plan.gain_db <= plan.true_peak_ceiling_dbtp + 0.05
 
 
 def test_amounts_scale_with_intensity() -> None:
@@ -276,7 +301,7 @@ def test_limiter_release_tied_to_tempo_within_bounds(tempo: float) -> None:
 
 def test_silence_is_never_raised() -> None:
     plan = plan_for(-70.0, 0.0, true_peak=float("-inf"), fingerprint=balanced_fingerprint())
-    assert plan.gain_db <= 0.0
+    assert plan.gain_db <= 0.05  # at most the make-up for the high-pass's trim of the lows
     assert all(math.isfinite(getattr(plan, name)) for name in NUMERIC_FIELDS)
 
 
