@@ -10,12 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mastering_service.engine import MAX_CHANNELS
 from shared.audio import DEFAULT_BLOCK_FRAMES, AudioReader, open_audio
 from shared.levels import LevelMeter
 from shared.loudness import LoudnessMeter
-
-#: MasterTrack accepts at most stereo (SPEC section 3).
-MAX_CHANNELS = 2
 
 
 @dataclass(frozen=True, slots=True)

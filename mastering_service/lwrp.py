@@ -45,7 +45,7 @@ from mastering_service.chain.limiter import SAFETY_MARGIN_DB as LIMITER_SAFETY_M
 from mastering_service.chain.tonal_eq import TonalEQ
 from mastering_service.chain.width import MidSideWidth
 from shared.errors import InvalidArgument
-from shared.fingerprint import LUFS_FLOOR, Fingerprint
+from shared.fingerprint import LUFS_FLOOR, Fingerprint, TrackInfo
 from shared.loudness import k_weighting_sos
 
 # --- Requests ------------------------------------------------------------------------------------
@@ -656,6 +656,29 @@ def plan_mastering(
         limiter_release_ms=release_ms,
         intensity=amount,
         reasons=tuple(reasons),
+    )
+
+
+def fingerprint_plan(
+    fingerprint: Fingerprint,
+    info: TrackInfo,
+    *,
+    target_lufs: float = DEFAULT_TARGET_LUFS,
+    true_peak_ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
+    intensity: float = DEFAULT_INTENSITY,
+    fingerprint_source: str = "COMPUTED",
+) -> MasteringPlan:
+    """The plan for a fingerprinted track: L and C from the fingerprint, the true peak from
+    its track info."""
+    return plan_mastering(
+        input_lufs=fingerprint.lufs,
+        input_crest_db=fingerprint.crest_db,
+        input_true_peak_dbtp=info.true_peak_dbtp,
+        fingerprint=fingerprint,
+        target_lufs=target_lufs,
+        true_peak_ceiling_dbtp=true_peak_ceiling_dbtp,
+        intensity=intensity,
+        fingerprint_source=fingerprint_source,
     )
 
 

@@ -26,7 +26,7 @@ from mastering_service.lwrp import (
     TARGET_RANGE_LUFS,
     MasteringPlan,
     fallback_plan,
-    plan_mastering,
+    fingerprint_plan,
 )
 from shared.audio import probe
 from shared.errors import ServiceError, TrackNotFound
@@ -69,15 +69,9 @@ def make_plan(
         except Exception:  # an extractor bug must not stop an offline render
             reason = "ERROR"
         else:
-            return plan_mastering(
-                input_lufs=fingerprint.lufs,
-                input_crest_db=fingerprint.crest_db,
-                input_true_peak_dbtp=info.true_peak_dbtp,
-                fingerprint=fingerprint,
-                target_lufs=target_lufs,
-                true_peak_ceiling_dbtp=true_peak_ceiling_dbtp,
-                intensity=intensity,
-                fingerprint_source="COMPUTED",
+            return fingerprint_plan(
+                fingerprint, info, target_lufs=target_lufs,
+                true_peak_ceiling_dbtp=true_peak_ceiling_dbtp, intensity=intensity,
             )
     return fallback_plan(
         analyze(path),

@@ -15,15 +15,20 @@ import time
 from collections.abc import AsyncGenerator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import aclosing, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import structlog
 
 from mastering_service.analysis import analyze
 from mastering_service.chain.encoding import ENCODINGS, wav_header
-from mastering_service.engine import EncodedChunk, RenderOptions, RenderStream, open_render
+from mastering_service.engine import (
+    MAX_CHANNELS,
+    EncodedChunk,
+    RenderOptions,
+    RenderStream,
+    open_render,
+)
 from mastering_service.fp_client import (
-    FallbackReason,
     FetchedFingerprint,
     FingerprintClient,
     fetch_timeout_s,
@@ -37,7 +42,7 @@ from mastering_service.lwrp import (
     TARGET_RANGE_LUFS,
     MasteringPlan,
     fallback_plan,
-    plan_mastering,
+    fingerprint_plan,
 )
 from shared.audio import AudioReader, open_audio
 from shared.config import Config
@@ -47,7 +52,6 @@ from shared.tracks import LocalTrack, resolve_track
 
 log = structlog.get_logger(__name__)
 
-MAX_CHANNELS = 2  # MasterTrack's mid/side chain is stereo; more channels are refused
 CONTAINERS = ("raw", "wav")
 #: Largest chunk a caller may ask for: 256 Ki frames of stereo f32 is 2 MiB, well under the
 #: 4 MiB default receive limit of gRPC clients.
@@ -257,16 +261,12 @@ class MasteringService:
         timeout_s = fetch_timeout_s(requested_ms, caller_remaining_s)
         fetched = await self._client.fetch(track, timeout_s=timeout_s, request_id=request_id)
         if isinstance(fetched, FetchedFingerprint):
-            fp, info = fetched.fingerprint, fetched.info
-            plan = plan_mastering(
-                input_lufs=fp.lufs, input_crest_db=fp.crest_db,
-                input_true_peak_dbtp=info.true_peak_dbtp, fingerprint=fp,
-                target_lufs=request.target_lufs,
+            plan = fingerprint_plan(
+                fetched.fingerprint, fetched.info, target_lufs=request.target_lufs,
                 true_peak_ceiling_dbtp=request.true_peak_ceiling_dbtp,
-                intensity=request.intensity,
+                intensity=request.intensity, fingerprint_source=fetched.source,
             )
-            return replace(plan, fingerprint_source=fetched.source,
-                           fallback_reason=FallbackReason.NONE.value), info.content_sha256
+            return plan, fetched.info.content_sha256
         log.info("mastering_fallback", reason=fetched.reason.value, detail=fetched.detail,
                  track=track.describe())
         analysis, content_sha256 = await asyncio.gather(

@@ -32,7 +32,7 @@ def sine(
     channels: int = 2,
     phase_rad: float = 0.0,
 ) -> Signal:
-    n = int(round(duration_s * sample_rate))
+    n = round(duration_s * sample_rate)
     t = np.arange(n) / sample_rate
     mono = db_to_amplitude(level_dbfs) * np.sin(2 * np.pi * freq_hz * t + phase_rad)
     return np.repeat(mono[:, None], channels, axis=1)
@@ -44,7 +44,7 @@ def sine_sequence(
 ) -> Signal:
     """Concatenated sine segments ``[(level_dbfs, duration_s), …]`` with continuous phase."""
     levels = np.concatenate(
-        [np.full(int(round(d * sample_rate)), db_to_amplitude(level)) for level, d in segments]
+        [np.full(round(d * sample_rate), db_to_amplitude(level)) for level, d in segments]
     )
     t = np.arange(levels.size) / sample_rate
     mono = levels * np.sin(2 * np.pi * freq_hz * t)
@@ -57,7 +57,7 @@ def white_noise(
 ) -> Signal:
     """Uniform white noise whose peak is ``level_dbfs``; independent per channel unless told."""
     rng = np.random.default_rng(seed)
-    n = int(round(duration_s * sample_rate))
+    n = round(duration_s * sample_rate)
     shape = (n, 1) if correlated else (n, channels)
     noise = rng.uniform(-1.0, 1.0, size=shape) * db_to_amplitude(level_dbfs)
     return np.repeat(noise, channels, axis=1) if correlated else noise
@@ -68,7 +68,7 @@ def click_track(
     level_dbfs: float = -6.0,
 ) -> Signal:
     """A kick-like pattern: a decaying 60 Hz thump plus a short noise click on every beat."""
-    n = int(round(duration_s * sample_rate))
+    n = round(duration_s * sample_rate)
     out = np.zeros(n)
     hit_len = int(0.15 * sample_rate)
     t = np.arange(hit_len) / sample_rate
@@ -79,7 +79,7 @@ def click_track(
     hit /= np.abs(hit).max()
     period_s = 60.0 / bpm
     for k in range(int(duration_s / period_s) + 1):
-        start = int(round(k * period_s * sample_rate))
+        start = round(k * period_s * sample_rate)
         if start >= n:
             break
         end = min(n, start + hit_len)
@@ -98,7 +98,7 @@ def music_like(
     the drums more prominent (more dynamic).
     """
     rng = np.random.default_rng(seed)
-    n = int(round(duration_s * sample_rate))
+    n = round(duration_s * sample_rate)
     t = np.arange(n) / sample_rate
     chord_hz = [220.0, 277.18, 329.63]
     pad = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6.28)) for f in chord_hz) / 3

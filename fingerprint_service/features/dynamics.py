@@ -19,13 +19,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shared.fingerprint import LUFS_FLOOR
+from shared.levels import SILENCE_DBFS
 
 FloatArray = NDArray[np.float64]
 
 FRAMES_PER_SECOND = 10
 MIN_FRAMES_IN_LAST_SECOND = 5
-#: A second (or frame) is silent below this RMS (SPEC section 4).
-SILENCE_DBFS = -60.0
 #: dynamic_range_variation = s / (s + this), s = std of per-second crest in dB.
 CREST_VARIATION_HALF_DB = 6.0
 #: loudness_variation_db: short-term windows more than this far below the loudest are left out.

@@ -17,6 +17,8 @@ import numpy as np
 import scipy.fft
 from numpy.typing import NDArray
 
+from shared.levels import SILENCE_DBFS
+
 FloatArray = NDArray[np.float64]
 Float32Array = NDArray[np.float32]
 
@@ -30,7 +32,6 @@ ANALYSIS_LOW_HZ = 20.0
 #: Highest frequency of the analysis band, or Nyquist if lower.
 ANALYSIS_HIGH_HZ = 20_000.0
 #: A frame whose RMS is below this is silent (SPEC section 4).
-SILENCE_DBFS = -60.0
 SILENCE_RMS = 10.0 ** (SILENCE_DBFS / 20.0)
 #: Floor of the log power spectrum (−120 dB re a full-scale sine's bin): keeps log() finite on
 #: exact zeros, far below anything a frame above the silence gate puts in a bin.
