@@ -924,7 +924,7 @@ def test_image_command_serves_health_and_exits_0_on_sigterm(built_image: BuiltIm
 
 
 def test_deploy_readme_documents_every_setting() -> None:
-    rows = re.findall(r"^\| `(\w+)` \| ([^|]*) \|", (DEPLOY_DIR / "README.md").read_text(), re.M)
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]*) \|", (REPO_ROOT / "README.md").read_text(), re.M)
     documented = dict(rows)
     assert set(documented) == set(ENV_VARS)
     for name, default in ENV_VARS.items():
