@@ -87,7 +87,10 @@ class ServiceProcess:
     """``python -m <module> serve`` as a child process; the port is read from its start-up log."""
 
     def __init__(self, module: str, env: dict[str, str], listen_var: str) -> None:
+        # The port is read from the info-level start-up event, so info is the quietest level.
         full_env = {**os.environ, **env, "LOG_FORMAT": "json", listen_var: "127.0.0.1:0"}
+        if full_env.get("LOG_LEVEL", "info") not in ("debug", "info"):
+            raise ValueError("ServiceProcess needs LOG_LEVEL info or debug to read the port")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, "serve"], env=full_env, cwd=REPO_ROOT,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -35,7 +35,11 @@ def main(argv: list[str]) -> int:
         print(f"running {module_info.name} …", file=sys.stderr, flush=True)
         try:
             module = importlib.import_module(f"tests.benchmarks.{module_info.name}")
-            rows.extend(module.run())
+            module_rows = module.run()
+            rows.extend(module_rows)
+            for row in module_rows:  # as they come, so a later failure loses nothing
+                print(f"  {row['metric']}: {_format(row['value'])} {row.get('unit', '')}",
+                      file=sys.stderr, flush=True)
         except Exception:  # a broken benchmark is reported, the others still run
             failures += 1
             traceback.print_exc()

@@ -87,7 +87,7 @@ def run() -> list[dict[str, Any]]:
             sf.write(str(media / f"cold{i:02d}.wav"), base + (i + 1) / 32768.0, RATE,
                      subtype="PCM_16")
         env = {"MEDIA_ROOT": str(media), "DATA_DIR": str(Path(tmp) / "data"),
-               "LOG_LEVEL": "warning", "FINGERPRINT_WORKERS": "2",
+               "LOG_LEVEL": "info", "FINGERPRINT_WORKERS": "2",
                "MASTERING_MAX_STREAMS": str(CONCURRENT)}
         fingerprint = ServiceProcess("fingerprint_service", env, "FINGERPRINT_LISTEN")
         mastering = ServiceProcess(
