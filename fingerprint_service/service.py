@@ -119,14 +119,9 @@ class FingerprintService:
             raise InvalidArgument("cached_only and force_recompute cannot both be set")
         if query.content_sha256 is not None:
             return await self._by_hash(query.content_sha256)
-        track = await asyncio.to_thread(
-            resolve_track, self._config.media_root, path=query.path, content=query.content,
-            max_content_bytes=self._config.max_content_bytes,
-        )
-        if not force_recompute:
-            cached = await asyncio.to_thread(self._cached, track)
-            if cached is not None:
-                return cached
+        track, cached = await asyncio.to_thread(self._resolve, query, force_recompute)
+        if cached is not None:
+            return cached
         content_sha256 = await asyncio.to_thread(track.content_sha256)
         if not force_recompute:
             stored = await asyncio.to_thread(self._store.lookup_hash, content_sha256)
@@ -147,6 +142,14 @@ class FingerprintService:
             raise NotCached(f"no cached fingerprint for content {digest}")
         return FingerprintResult(stored.fingerprint, stored.info, Source.DATABASE,
                                  stored.compute_ms, stored.algorithm_version)
+
+    def _resolve(self, query: TrackQuery, force_recompute: bool
+                 ) -> tuple[LocalTrack, FingerprintResult | None]:
+        """Resolve the track and, unless forced, try the path-keyed tiers: one thread hop for
+        the whole warm path (a stat plus one indexed read)."""
+        track = resolve_track(self._config.media_root, path=query.path, content=query.content,
+                              max_content_bytes=self._config.max_content_bytes)
+        return track, (None if force_recompute else self._cached(track))
 
     def _cached(self, track: LocalTrack) -> FingerprintResult | None:
         """DATABASE by path (no hashing), then a valid sidecar (which back-fills the DB)."""
