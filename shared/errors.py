@@ -7,9 +7,28 @@ bad input is never reported as INTERNAL.
 
 from __future__ import annotations
 
+#: Longest message a typed error carries. The message becomes the gRPC status details, sent in a
+#: header; one that quotes unbounded input (a 100 000-character path) would exceed the client's
+#: metadata limit and hide the real answer behind RESOURCE_EXHAUSTED.
+MAX_MESSAGE_CHARS = 1024
+#: What a shortened message keeps of its start and of its end (the parts that say what failed).
+_KEPT_CHARS = (MAX_MESSAGE_CHARS - 64) // 2
+
+
+def bounded_message(message: str) -> str:
+    """``message`` if short enough, else its start and end around a count of what was left out."""
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    omitted = len(message) - 2 * _KEPT_CHARS
+    return f"{message[:_KEPT_CHARS]}… ({omitted} characters omitted) …{message[-_KEPT_CHARS:]}"
+
 
 class ServiceError(Exception):
-    """Base class: an error whose message is safe to show to the caller."""
+    """Base class: an error whose message is safe to show to the caller, and short enough to
+    send (whatever input it quotes, it is bounded here, where every typed error is built)."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(bounded_message(str(message)))
 
 
 class InvalidArgument(ServiceError):
