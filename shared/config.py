@@ -1,29 +1,155 @@
-"""The one config loader: environment variables, mirrored by command-line flags.
+"""The one config declaration: environment variables, mirrored by command-line flags.
 
-Every setting has an environment name (part of the deployment contract, SPEC section 8), a
-default and a flag (``FINGERPRINT_TIMEOUT_MS`` ↔ ``--fingerprint-timeout-ms``). A flag beats the
-environment, which beats the default. Both services load the same ``Config``; each reads the
-fields it needs.
+Each setting is declared once, as a field of ``Config``: its type is the field's annotation, and
+the field's metadata (a ``Setting``) holds the default, the accepted values and the doc line. The
+environment name is the field name in capitals (part of the deployment contract, SPEC section 8)
+and the flag mirrors it (``FINGERPRINT_TIMEOUT_MS`` ↔ ``--fingerprint-timeout-ms``). From that one
+declaration come the flags (``add_flags``), the parsing (``load_config``: a flag beats the
+environment, which beats the default), ``ENV_VARS`` for deployment checks and the README's
+configuration table (``markdown_table``; ``python -m shared.config`` prints it). Both services load
+the same ``Config``; each reads the fields it needs.
+
+Adding a setting is one field here plus its row in README.md, which the tests compare with
+``markdown_table()``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
+
+Service = Literal["fingerprint", "mastering", "both"]
+#: What a setting's parser gets: the environment name (for the error message) and the raw text.
+Parse = Callable[[str, str], Any]
+#: Computes the value of a setting left empty from the settings resolved before it.
+Fallback = Callable[[Mapping[str, Any]], Any]
+
+#: The key under which a ``Config`` field carries its ``Setting``.
+_SETTING_KEY = "setting"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+_DATABASE_URL_PREFIXES = ("sqlite:///", "postgresql://", "postgres://")
+#: The default SQLite file, inside DATA_DIR.
+_SQLITE_FILE_NAME = "fingerprints.sqlite3"
 
 
 class ConfigError(ValueError):
     """A setting has a value that cannot be used."""
 
 
+# --- Value kinds: parse the raw text, and say in words what they accept ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """How one setting's raw text becomes its typed value."""
+
+    parse: Parse
+    accepts: str
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _path(name: str, raw: str) -> Path:
+    return Path(raw).expanduser()
+
+
+def _boolean(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def _database_url(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith(_DATABASE_URL_PREFIXES):
+        raise ConfigError(f"{name} must start with sqlite:/// or postgresql://")
+    return value
+
+
+ADDRESS = Kind(_text, "`host:port`")
+TARGET = Kind(_text, "a gRPC target")
+PATH = Kind(_path, "a folder")
+BOOLEAN = Kind(_boolean, "`true` or `false`")
+DATABASE_URL = Kind(_database_url, "`sqlite:///…` or `postgresql://…`")
+
+
+def integer(low: int, high: int) -> Kind:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
+        return value
+
+    return Kind(parse, f"integer {low}–{high}")
+
+
+def number(low: float, high: float) -> Kind:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
+        return value
+
+    return Kind(parse, f"number {low:g}–{high:g}")
+
+
+def choice(*options: str) -> Kind:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in options:
+            raise ConfigError(f"{name} must be one of {', '.join(options)}, not {raw!r}")
+        return value
+
+    return Kind(parse, " / ".join(f"`{option}`" for option in options))
+
+
+# --- Computed defaults (for settings whose default is empty) ----------------------------------
+
+
+def _sqlite_in_data_dir(resolved: Mapping[str, Any]) -> str:
+    data_dir: Path = resolved["data_dir"]
+    return f"sqlite:///{(data_dir / _SQLITE_FILE_NAME).resolve()}"
+
+
+def _usable_cpus(resolved: Mapping[str, Any]) -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+# --- The declaration ---------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
-    env: str
+    """One setting's metadata; its name and type come from the ``Config`` field it sits on."""
+
     default: str
+    kind: Kind
+    service: Service
     help: str
+    #: For an empty default: computes the value from the settings declared before this one.
+    fallback: Fallback | None = None
+    #: How the README shows the default when the raw text is not the whole story.
+    default_doc: str | None = None
+    env: str = ""  # filled in from the field name by ``_settings``
 
     @property
     def flag(self) -> str:
@@ -33,111 +159,112 @@ class Setting:
     def field(self) -> str:
         return self.env.lower()
 
+    def value(self, raw: str, resolved: Mapping[str, Any]) -> Any:
+        if self.fallback is not None and not raw.strip():
+            return self.fallback(resolved)
+        return self.kind.parse(self.env, raw)
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("FINGERPRINT_LISTEN", "0.0.0.0:50051", "address the fingerprint service listens on"),
-    Setting("MASTERING_LISTEN", "0.0.0.0:50052", "address the mastering service listens on"),
-    Setting("FINGERPRINT_TARGET", "localhost:50051",
-            "where the mastering service calls the fingerprint service (dns:///name:port for "
-            "round-robin over a headless Service)"),
-    Setting("MEDIA_ROOT", "./media", "folder that request paths are relative to"),
-    Setting("DATA_DIR", "./data", "folder for the SQLite cache (the default DATABASE_URL)"),
-    Setting("DATABASE_URL", "",
-            "fingerprint cache: sqlite:///path or postgresql://user:pass@host:port/db "
-            "(default: sqlite:///DATA_DIR/fingerprints.sqlite3)"),
-    Setting("FINGERPRINT_TIMEOUT_MS", "5000",
-            "how long the mastering service waits for a fingerprint before falling back"),
-    Setting("LOG_FORMAT", "console", "log output: json or console"),
-    Setting("LOG_LEVEL", "info", "debug, info, warning or error"),
-    Setting("MAX_CONTENT_BYTES", str(64 * 1024 * 1024),
-            "largest TrackRef.content accepted (the gRPC receive limit follows it)"),
-    Setting("HEALTH_SERVICE_ENABLED", "true", "serve grpc.health.v1.Health"),
-    Setting("REFLECTION_ENABLED", "true", "serve gRPC server reflection (grpcurl list/describe)"),
-    Setting("SHUTDOWN_GRACE_S", "20", "on SIGTERM, how long in-flight calls may finish"),
-    Setting("FINGERPRINT_WORKERS", "", "worker processes computing fingerprints (default: CPUs)"),
-    Setting("FINGERPRINT_QUEUE_LIMIT", "64",
-            "computations running or waiting before new ones get RESOURCE_EXHAUSTED"),
-    Setting("FINGERPRINT_WRITE_SIDECARS", "false", "write a .25d sidecar next to each track"),
-    Setting("MASTERING_MAX_STREAMS", "16",
-            "concurrent MasterTrack streams before new ones get RESOURCE_EXHAUSTED"),
-    Setting("MASTERING_CHUNK_FRAMES", "8192",
-            "default frames per chunk (8192 stereo s16 frames = 32 KiB)"),
-    Setting("MASTERING_FIRST_CHUNK_FRAMES", "1024", "frames in the first chunk, for low latency"),
-)
 
-#: Environment variable → default, for deployment tooling and the tests that cross-check it.
-ENV_VARS: dict[str, str] = {s.env: s.default for s in SETTINGS}
+def setting(
+    default: str,
+    kind: Kind,
+    service: Service,
+    help: str,
+    *,
+    fallback: Fallback | None = None,
+    default_doc: str | None = None,
+) -> dict[str, Setting]:
+    """Field metadata declaring a ``Config`` field as a setting.
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
+    The field gets no dataclass default: ``load_config`` always supplies every value, typed.
+    """
+    meta = Setting(default, kind, service, help, fallback=fallback, default_doc=default_doc)
+    return {_SETTING_KEY: meta}
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    fingerprint_listen: str
-    mastering_listen: str
-    fingerprint_target: str
-    media_root: Path
-    data_dir: Path
-    database_url: str
-    fingerprint_timeout_ms: int
-    log_format: str
-    log_level: str
-    max_content_bytes: int
-    health_service_enabled: bool
-    reflection_enabled: bool
-    shutdown_grace_s: float
-    fingerprint_workers: int
-    fingerprint_queue_limit: int
-    fingerprint_write_sidecars: bool
-    mastering_max_streams: int
-    mastering_chunk_frames: int
-    mastering_first_chunk_frames: int
+    """Every setting, typed. Field order is the order of the flags and of the README table."""
+
+    fingerprint_listen: str = field(metadata=setting(
+        "0.0.0.0:50051", ADDRESS, "fingerprint", "address the gRPC server listens on"))
+    mastering_listen: str = field(metadata=setting(
+        "0.0.0.0:50052", ADDRESS, "mastering", "address the gRPC server listens on"))
+    fingerprint_target: str = field(metadata=setting(
+        "localhost:50051", TARGET, "mastering",
+        "where it calls the fingerprint service; `dns:///host:port` resolves every address of a "
+        "headless Service and round-robins over them"))
+    media_root: Path = field(metadata=setting(
+        "./media", PATH, "both",
+        "folder that `TrackRef.path` is relative to (both services must see the same files)"))
+    data_dir: Path = field(metadata=setting(
+        "./data", PATH, "fingerprint", "folder of the default SQLite cache"))
+    database_url: str = field(metadata=setting(
+        "", DATABASE_URL, "fingerprint",
+        "the cache: `sqlite:///path` or `postgresql://user:password@host:port/database`",
+        fallback=_sqlite_in_data_dir, default_doc=f"`sqlite:///<DATA_DIR>/{_SQLITE_FILE_NAME}`"))
+    fingerprint_timeout_ms: int = field(metadata=setting(
+        "5000", integer(0, 600_000), "mastering",
+        "how long to wait for a fingerprint before mastering from its own quick analysis"))
+    log_format: str = field(metadata=setting(
+        "console", choice("json", "console"), "both", "`json` (one object per line) or `console`"))
+    log_level: str = field(metadata=setting(
+        "info", choice("debug", "info", "warning", "error"), "both", "least severe level logged"))
+    max_content_bytes: int = field(metadata=setting(
+        str(64 * 2**20), integer(1024, 2**31), "both",
+        "largest `TrackRef.content` accepted; the gRPC receive limit follows it",
+        default_doc=f"`{64 * 2**20}` (64 MiB)"))
+    health_service_enabled: bool = field(metadata=setting(
+        "true", BOOLEAN, "both",
+        "serve `grpc.health.v1.Health` (the probes and health checks need it)"))
+    reflection_enabled: bool = field(metadata=setting(
+        "true", BOOLEAN, "both",
+        "serve gRPC reflection, so `grpcurl list/describe` works without proto files"))
+    shutdown_grace_s: float = field(metadata=setting(
+        "20", number(0.0, 3600.0), "both",
+        "after SIGTERM, how long in-flight calls may run before they are cancelled"))
+    fingerprint_workers: int = field(metadata=setting(
+        "", integer(1, 256), "fingerprint", "processes computing fingerprints in parallel",
+        fallback=_usable_cpus, default_doc="the CPU count"))
+    fingerprint_queue_limit: int = field(metadata=setting(
+        "64", integer(1, 100_000), "fingerprint",
+        "computations running or waiting; beyond it, RESOURCE_EXHAUSTED"))
+    fingerprint_write_sidecars: bool = field(metadata=setting(
+        "false", BOOLEAN, "fingerprint",
+        "also write a `.25d` sidecar next to each track (needs a writable media folder)"))
+    mastering_max_streams: int = field(metadata=setting(
+        "16", integer(1, 4096), "mastering",
+        "concurrent `MasterTrack` streams; beyond it, RESOURCE_EXHAUSTED"))
+    mastering_chunk_frames: int = field(metadata=setting(
+        "8192", integer(64, 2**20), "mastering",
+        "frames per chunk when the request says 0 (8192 stereo s16 frames = 32 KiB)"))
+    mastering_first_chunk_frames: int = field(metadata=setting(
+        "1024", integer(64, 2**20), "mastering", "frames in the first chunk, for a quick start"))
+
+
+def _settings() -> tuple[Setting, ...]:
+    found = []
+    for config_field in dataclasses.fields(Config):
+        meta = config_field.metadata.get(_SETTING_KEY)
+        if not isinstance(meta, Setting):
+            raise TypeError(f"Config.{config_field.name} is not declared with setting(...)")
+        found.append(dataclasses.replace(meta, env=config_field.name.upper()))
+    return tuple(found)
+
+
+SETTINGS: tuple[Setting, ...] = _settings()
+
+#: Environment variable → default, for deployment tooling and the tests that cross-check it.
+ENV_VARS: dict[str, str] = {s.env: s.default for s in SETTINGS}
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
     """Add one flag per setting; each defaults to None so the environment can fill it in."""
     group = parser.add_argument_group("configuration (flags override the environment)")
-    for setting in SETTINGS:
-        default = setting.default or "computed"
-        group.add_argument(setting.flag, dest=setting.field, default=None, metavar="VALUE",
-                           help=f"{setting.help} [env {setting.env}, default {default}]")
-
-
-def _as_bool(name: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigError(f"{name} must be true or false, not {raw!r}")
-
-
-def _as_int(name: str, raw: str, low: int, high: int) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
-    return value
-
-
-def _as_float(name: str, raw: str, low: float, high: float) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
-    return value
-
-
-def _choice(name: str, raw: str, choices: Sequence[str]) -> str:
-    value = raw.strip().lower()
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
-    return value
+    for s in SETTINGS:
+        default = s.default or "computed"
+        group.add_argument(s.flag, dest=s.field, default=None, metavar="VALUE",
+                           help=f"{s.help} [env {s.env}, default {default}]")
 
 
 def load_config(
@@ -145,50 +272,22 @@ def load_config(
 ) -> Config:
     """Resolve every setting: flag, else environment, else default; validate and type it."""
     env = os.environ if environ is None else environ
-    raw: dict[str, str] = {}
-    for setting in SETTINGS:
-        flag_value = getattr(flags, setting.field, None) if flags is not None else None
-        raw[setting.env] = str(flag_value) if flag_value is not None else env.get(
-            setting.env, setting.default
-        )
+    resolved: dict[str, Any] = {}
+    for s in SETTINGS:
+        flag_value = getattr(flags, s.field, None) if flags is not None else None
+        raw = str(flag_value) if flag_value is not None else env.get(s.env, s.default)
+        resolved[s.field] = s.value(raw, resolved)
+    return Config(**resolved)
 
-    data_dir = Path(raw["DATA_DIR"]).expanduser()
-    database_url = raw["DATABASE_URL"].strip() or (
-        f"sqlite:///{(data_dir / 'fingerprints.sqlite3').resolve()}"
-    )
-    if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
-        raise ConfigError("DATABASE_URL must start with sqlite:/// or postgresql://")
-    workers_raw = raw["FINGERPRINT_WORKERS"].strip()
-    workers = (
-        _as_int("FINGERPRINT_WORKERS", workers_raw, 1, 256)
-        if workers_raw
-        else max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                 else (os.cpu_count() or 1))
-    )
-    return Config(
-        fingerprint_listen=raw["FINGERPRINT_LISTEN"],
-        mastering_listen=raw["MASTERING_LISTEN"],
-        fingerprint_target=raw["FINGERPRINT_TARGET"],
-        media_root=Path(raw["MEDIA_ROOT"]).expanduser(),
-        data_dir=data_dir,
-        database_url=database_url,
-        fingerprint_timeout_ms=_as_int("FINGERPRINT_TIMEOUT_MS", raw["FINGERPRINT_TIMEOUT_MS"],
-                                       0, 600_000),
-        log_format=_choice("LOG_FORMAT", raw["LOG_FORMAT"], ("json", "console")),
-        log_level=_choice("LOG_LEVEL", raw["LOG_LEVEL"], ("debug", "info", "warning", "error")),
-        max_content_bytes=_as_int("MAX_CONTENT_BYTES", raw["MAX_CONTENT_BYTES"], 1024, 1 << 31),
-        health_service_enabled=_as_bool("HEALTH_SERVICE_ENABLED", raw["HEALTH_SERVICE_ENABLED"]),
-        reflection_enabled=_as_bool("REFLECTION_ENABLED", raw["REFLECTION_ENABLED"]),
-        shutdown_grace_s=_as_float("SHUTDOWN_GRACE_S", raw["SHUTDOWN_GRACE_S"], 0.0, 3600.0),
-        fingerprint_workers=workers,
-        fingerprint_queue_limit=_as_int("FINGERPRINT_QUEUE_LIMIT", raw["FINGERPRINT_QUEUE_LIMIT"],
-                                        1, 100_000),
-        fingerprint_write_sidecars=_as_bool("FINGERPRINT_WRITE_SIDECARS",
-                                            raw["FINGERPRINT_WRITE_SIDECARS"]),
-        mastering_max_streams=_as_int("MASTERING_MAX_STREAMS", raw["MASTERING_MAX_STREAMS"],
-                                      1, 4096),
-        mastering_chunk_frames=_as_int("MASTERING_CHUNK_FRAMES", raw["MASTERING_CHUNK_FRAMES"],
-                                       64, 1 << 20),
-        mastering_first_chunk_frames=_as_int("MASTERING_FIRST_CHUNK_FRAMES",
-                                             raw["MASTERING_FIRST_CHUNK_FRAMES"], 64, 1 << 20),
-    )
+
+def markdown_table() -> list[str]:
+    """The README's configuration table, one line per row, rendered from the declaration."""
+    lines = ["| variable | default | accepts | service | meaning |", "|---|---|---|---|---|"]
+    for s in SETTINGS:
+        default = s.default_doc or f"`{s.default}`"
+        lines.append(f"| `{s.env}` | {default} | {s.kind.accepts} | {s.service} | {s.help} |")
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(markdown_table()))

@@ -6,11 +6,20 @@ import argparse
 import dataclasses
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
 
-from shared.config import ENV_VARS, SETTINGS, Config, ConfigError, add_flags, load_config
+from shared.config import (
+    ENV_VARS,
+    SETTINGS,
+    Config,
+    ConfigError,
+    add_flags,
+    load_config,
+    markdown_table,
+)
 from tests.servers import REPO_ROOT
 
 
@@ -116,3 +125,46 @@ def test_database_url_defaults_to_sqlite_under_data_dir(tmp_path: Path) -> None:
     explicit = load_config(environ={"DATA_DIR": str(data_dir),
                                     "DATABASE_URL": "postgresql://u@db:5432/fp"})
     assert explicit.database_url == "postgresql://u@db:5432/fp"
+
+
+def _readme_configuration_table() -> list[str]:
+    lines = (REPO_ROOT / "README.md").read_text().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| variable | default |"))
+    end = header
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return lines[header:end]
+
+
+def test_readme_configuration_table_is_rendered_from_the_declaration() -> None:
+    assert _readme_configuration_table() == markdown_table(), (
+        "README.md's configuration table differs from the declaration in shared/config.py; "
+        "replace it with the output of `python -m shared.config`"
+    )
+
+
+def test_every_setting_loads_as_its_declared_field_type() -> None:
+    hints = typing.get_type_hints(Config)
+    config = load_config(environ={})
+    for setting in SETTINGS:
+        value, declared = getattr(config, setting.field), hints[setting.field]
+        assert isinstance(value, declared), setting.env
+        assert declared is bool or not isinstance(value, bool), f"{setting.env} is a bool"
+    # A value given through the environment or a flag is typed the same way.
+    assert load_config(environ={"SHUTDOWN_GRACE_S": "3"}).shutdown_grace_s == 3.0
+    assert isinstance(load_config(environ={"SHUTDOWN_GRACE_S": "3"}).shutdown_grace_s, float)
+
+
+def test_bounds_are_inclusive_and_name_the_range() -> None:
+    assert load_config(environ={"MASTERING_MAX_STREAMS": "4096"}).mastering_max_streams == 4096
+    assert load_config(environ={"MASTERING_MAX_STREAMS": "1"}).mastering_max_streams == 1
+    with pytest.raises(ConfigError, match="MASTERING_MAX_STREAMS must be between 1 and 4096"):
+        load_config(environ={"MASTERING_MAX_STREAMS": "4097"})
+
+
+def test_empty_computed_settings_fall_back_and_others_do_not() -> None:
+    workers = load_config(environ={"FINGERPRINT_WORKERS": "  "}).fingerprint_workers
+    assert workers >= 1
+    assert load_config(environ={"FINGERPRINT_WORKERS": "3"}).fingerprint_workers == 3
+    with pytest.raises(ConfigError, match="LOG_FORMAT"):
+        load_config(environ={"LOG_FORMAT": ""})
