@@ -1,34 +1,29 @@
 """The fingerprint lookup: cache tiers, single flight and bounded worker processes.
 
 Order (SPEC section 7): DATABASE (path table: a stat plus one indexed read; else the content
-hash) → ``.25d`` SIDECAR (back-fills the database) → COMPUTED in a worker process and written
-back. Identical concurrent requests share one computation, keyed by content hash; a computation
-is shielded from its callers, so it finishes and is cached even when every caller cancels or
-times out. At most ``FINGERPRINT_QUEUE_LIMIT`` computations run or wait; beyond that new ones
-get RESOURCE_EXHAUSTED. No protobuf here: the servicer translates.
+hash) → ``.25d`` SIDECAR (back-fills the database) → COMPUTED in a worker process (``workers``)
+and written back. Identical concurrent requests share one computation, keyed by content hash; a
+computation is shielded from its callers, so it finishes and is cached even when every caller
+cancels or times out. At most ``FINGERPRINT_QUEUE_LIMIT`` computations run or wait; beyond that
+new ones get RESOURCE_EXHAUSTED. No protobuf here: the servicer translates.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
-import multiprocessing
 import re
-import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
 import structlog
 
-from fingerprint_service import extractor
 from fingerprint_service.sidecar import read_sidecar, write_sidecar
 from fingerprint_service.store import FingerprintStore
+from fingerprint_service.workers import compute, make_worker_pool, warm_up
 from shared.config import Config
 from shared.errors import InvalidArgument, LimitExceeded, NotCached
 from shared.fingerprint import ALGORITHM_VERSION, Fingerprint, TrackInfo
@@ -37,8 +32,6 @@ from shared.tracks import LocalTrack, resolve_track
 log = structlog.get_logger(__name__)
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-_WARM_UP_RATE = 44_100
-_WARM_UP_FRAMES = 22_050  # half a second: long enough to touch every feature path
 
 
 class Source(StrEnum):
@@ -65,27 +58,6 @@ class TrackQuery:
     content_sha256: str | None = None
 
 
-def _compute(source: Path | bytes, content_sha256: str) -> tuple[Fingerprint, TrackInfo, float]:
-    """Runs in a worker process: decode, extract, and time it."""
-    started = time.perf_counter()
-    fingerprint, info = extractor.extract(source, content_sha256=content_sha256)
-    return fingerprint, info, (time.perf_counter() - started) * 1000.0
-
-
-def _warm_up() -> None:
-    """Run one tiny extraction so a worker has imported and initialised everything before the
-    first real request needs it (a cold worker costs about a second)."""
-    buffer = io.BytesIO()
-    sf.write(buffer, np.zeros((_WARM_UP_FRAMES, 2)), _WARM_UP_RATE, format="WAV")
-    extractor.extract(buffer.getvalue(), content_sha256="0" * 64)
-
-
-def make_worker_pool(workers: int) -> ProcessPoolExecutor:
-    # forkserver: workers never inherit the gRPC server's threads (fork after grpc init is unsafe).
-    return ProcessPoolExecutor(max_workers=workers,
-                               mp_context=multiprocessing.get_context("forkserver"))
-
-
 class FingerprintService:
     def __init__(
         self,
@@ -103,7 +75,7 @@ class FingerprintService:
 
     async def warm_up(self) -> None:
         loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(self._pool, _warm_up)
+        await asyncio.gather(*(loop.run_in_executor(self._pool, warm_up)
                                for _ in range(self._config.fingerprint_workers)))
 
     async def close(self) -> None:
@@ -198,7 +170,7 @@ class FingerprintService:
         loop = asyncio.get_running_loop()
         try:
             fingerprint, info, compute_ms = await loop.run_in_executor(
-                self._pool, _compute, track.source, content_sha256)
+                self._pool, compute, track.source, content_sha256)
         except BrokenProcessPool:
             # A worker died (e.g. killed by the OOM killer): replace the pool, fail this one call.
             log.error("fingerprint_worker_pool_broken", track=track.describe())

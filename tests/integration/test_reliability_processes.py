@@ -1,0 +1,121 @@
+"""Issue 10, items 6 and 7: the fingerprint service's processes as a terminal or an OOM killer
+treats them. A ``kill -9`` of the server leaves no worker, forkserver or resource tracker behind
+(item 6); Ctrl-C, which signals the whole foreground process group, drains a computation in
+flight like SIGTERM does and exits 0 without a traceback (item 7)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from shared.proto.fingerprint.v1 import fingerprint_pb2 as pb
+from shared.proto.fingerprint.v1 import fingerprint_pb2_grpc as pb_grpc
+from tests.integration.fingerprint_harness import by_path, wait_until, write_track
+from tests.servers import REPO_ROOT, ServiceProcess, channel
+
+#: Long enough that its computation is still running when the signal arrives.
+LONG_TRACK_S = 900.0
+#: Time for the request to be resolved, hashed and handed to a worker.
+COMPUTATION_STARTS_S = 1.0
+#: How long the orphaned processes may take to notice (a bound, not a speed claim).
+ORPHAN_EXIT_BOUND_S = 10.0
+CALL_TIMEOUT_S = 120.0
+
+
+class SessionServiceProcess(ServiceProcess):
+    """A ServiceProcess in a session of its own, as a shell runs a foreground job: the test can
+    signal its whole process group and find every process it started."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        full_env = {**os.environ, **env, "LOG_FORMAT": "json", "LOG_LEVEL": "info",
+                    "FINGERPRINT_LISTEN": "127.0.0.1:0"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fingerprint_service", "serve"], env=full_env,
+            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )
+        self.lines = []
+        self.port = self._wait_for_port()
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+
+def session_members(session_id: int) -> set[int]:
+    """Live (not zombie) processes of a session."""
+    members = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        state, session = fields[0], int(fields[3])
+        if session == session_id and state != "Z":
+            members.add(int(entry.name))
+    return members
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> Path:
+    media = tmp_path / "media"
+    write_track(media, "long.wav", duration_s=LONG_TRACK_S)
+    return media
+
+
+@pytest.fixture
+def server(tmp_path: Path, media: Path) -> Iterator[SessionServiceProcess]:
+    process = SessionServiceProcess({"MEDIA_ROOT": str(media), "DATA_DIR": str(tmp_path / "data"),
+                                     "FINGERPRINT_WORKERS": "1", "SHUTDOWN_GRACE_S": "60"})
+    try:
+        yield process
+    finally:
+        with_leftovers = session_members(process.proc.pid)
+        for pid in with_leftovers:
+            os.kill(pid, signal.SIGKILL)
+        process.kill()
+
+
+@pytest.mark.slow
+def test_item6_kill_9_of_the_server_leaves_no_orphan(server: SessionServiceProcess) -> None:
+    started = session_members(server.proc.pid)
+    # The server, the forkserver, one worker, and the resource tracker.
+    assert len(started) >= 3, started
+    with channel(server.port) as ch:
+        stub = pb_grpc.FingerprintServiceStub(ch)
+        future = stub.GetFingerprint.future(by_path("long.wav"), timeout=CALL_TIMEOUT_S)
+        time.sleep(COMPUTATION_STARTS_S)
+        server.proc.kill()
+        server.proc.wait(10)
+        deadline = time.monotonic() + ORPHAN_EXIT_BOUND_S
+        while session_members(server.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert session_members(server.proc.pid) == set()
+        with pytest.raises(grpc.RpcError):
+            future.result()
+
+
+@pytest.mark.slow
+def test_item7_ctrl_c_drains_a_computation_and_exits_0(server: SessionServiceProcess) -> None:
+    with channel(server.port) as ch:
+        stub = pb_grpc.FingerprintServiceStub(ch)
+        future = stub.GetFingerprint.future(by_path("long.wav"), timeout=CALL_TIMEOUT_S)
+        time.sleep(COMPUTATION_STARTS_S)
+        os.killpg(server.proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+        response: pb.GetFingerprintResponse = future.result()
+    assert response.source == pb.COMPUTED
+    assert server.terminate(CALL_TIMEOUT_S) == 0
+    output = "".join(server.lines)
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
+    assert server.events("server_draining") and server.events("server_stopped")
+    wait_until(lambda: not session_members(server.proc.pid), "every process to exit")
