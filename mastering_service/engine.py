@@ -30,17 +30,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mastering_service.chain import Chain, build_chain
-from mastering_service.chain.encoding import (
-    BYTES_PER_SAMPLE,
-    ENCODINGS,
-    S16_SCALE,
-    S24_SCALE,
-    Encoder,
-    wav_header,
-)
-from mastering_service.lwrp import MasteringPlan
+from mastering_service.chain.encoding import BYTES_PER_SAMPLE, Encoder, decode_pcm, wav_header
+from mastering_service.plan import MasteringPlan
+from mastering_service.request import check_seek
 from shared.audio import AudioReader, open_audio
-from shared.errors import InvalidArgument, SeekOutOfRange, UnsupportedAudio
+from shared.errors import UnsupportedAudio
 from shared.loudness import LoudnessMeter
 
 #: Frames per internal processing step: large enough to amortise the stages' per-call overhead
@@ -82,33 +76,6 @@ class RenderSummary:
     output_true_peak_dbtp: float
 
 
-def _check_options(options: RenderOptions) -> None:
-    if options.encoding not in ENCODINGS:
-        raise InvalidArgument(f"encoding must be one of {', '.join(ENCODINGS)}")
-    if not (math.isfinite(options.start_s) and options.start_s >= 0.0):
-        raise InvalidArgument(f"start_s must be ≥ 0, got {options.start_s!r}")
-    if options.chunk_frames < 1:
-        raise InvalidArgument(f"chunk_frames must be ≥ 1, got {options.chunk_frames}")
-    if options.first_chunk_frames is not None and options.first_chunk_frames < 1:
-        raise InvalidArgument(f"first_chunk_frames must be ≥ 1, got {options.first_chunk_frames}")
-
-
-def decode_pcm(pcm: bytes, encoding: str, channels: int) -> FloatBlock:
-    """Interleaved little-endian PCM back to float64 ``(frames, channels)``."""
-    if encoding == "s16":
-        values = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / S16_SCALE
-    elif encoding == "s24":
-        raw = np.frombuffer(pcm, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
-        packed = raw[:, 0] | (raw[:, 1] << 8) | (raw[:, 2] << 16)
-        signed = packed - ((packed & 0x800000) << 1)
-        values = signed.astype(np.float64) / S24_SCALE
-    elif encoding == "f32":
-        values = np.frombuffer(pcm, dtype="<f4").astype(np.float64)
-    else:
-        raise ValueError(f"unknown encoding {encoding!r}")
-    return values.reshape(-1, channels)
-
-
 class RenderStream:
     """An iterator of ``EncodedChunk`` over one track, mastered by ``plan``.
 
@@ -126,7 +93,6 @@ class RenderStream:
         self._unmetered: deque[FloatBlock] = deque()
         self._started = False
         try:
-            _check_options(options)
             info = reader.info
             if info.channels > MAX_CHANNELS:
                 raise UnsupportedAudio(
@@ -134,12 +100,7 @@ class RenderStream:
                 )
             self.sample_rate = info.sample_rate
             self.channels = info.channels
-            self.start_frame = round(options.start_s * info.sample_rate)
-            if self.start_frame >= info.frames:
-                raise SeekOutOfRange(
-                    f"start_s {options.start_s:g} s is at or beyond the end of the track "
-                    f"(duration {info.duration_s:.3f} s)"
-                )
+            self.start_frame = check_seek(options.start_s, info.sample_rate, info.frames)
             self.total_frames = info.frames - self.start_frame
             self.plan = plan
             self.options = options
@@ -292,8 +253,8 @@ def open_render(
     source: Path | bytes | AudioReader, plan: MasteringPlan, options: RenderOptions
 ) -> RenderStream:
     """Open a render of ``source``: a path, an encoded file in memory, or an open reader (which
-    the stream then owns: ``close`` closes it). Raises UnsupportedAudio, SeekOutOfRange or
-    InvalidArgument (and closes the reader)."""
+    the stream then owns: ``close`` closes it). ``options`` are taken as validated
+    (``request.validate``). Raises UnsupportedAudio or SeekOutOfRange (and closes the reader)."""
     reader = source if isinstance(source, AudioReader) else open_audio(
         source, max_channels=MAX_CHANNELS
     )

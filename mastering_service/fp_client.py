@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 
 import grpc
 import structlog
 
-from shared.fingerprint import ALGORITHM_VERSION, FINGERPRINT_FIELDS, Fingerprint, TrackInfo
+from mastering_service.plan import FallbackReason
+from shared.fingerprint import (
+    ALGORITHM_VERSION,
+    FINGERPRINT_FIELDS,
+    Fingerprint,
+    FingerprintSource,
+    TrackInfo,
+)
 from shared.hashing import sha256_bytes
 from shared.proto.fingerprint.v1 import fingerprint_pb2 as pb
 from shared.proto.fingerprint.v1 import fingerprint_pb2_grpc as pb_grpc
@@ -36,18 +42,11 @@ _MAX_RECONNECT_BACKOFF_MS = 2_000  # a recovered fingerprint service is used aga
 _MAX_MESSAGE_BYTES = 256 << 20
 
 
-class FallbackReason(StrEnum):
-    NONE = "NONE"
-    UNAVAILABLE = "UNAVAILABLE"
-    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
-    ERROR = "ERROR"
-
-
 @dataclass(frozen=True, slots=True)
 class FetchedFingerprint:
     fingerprint: Fingerprint
     info: TrackInfo
-    source: str  # "DATABASE" | "SIDECAR" | "COMPUTED"
+    source: FingerprintSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +74,7 @@ def _from_pb(response: pb.GetFingerprintResponse) -> FetchedFingerprint:
             sample_peak_dbfs=info.sample_peak_dbfs, true_peak_dbtp=info.true_peak_dbtp,
             loudness_range_lu=info.loudness_range_lu, codec=info.codec,
         ),
-        source=pb.FingerprintSource.Name(response.source),
+        source=FingerprintSource(pb.FingerprintSource.Name(response.source)),
     )
 
 

@@ -6,60 +6,37 @@ number is a continuous function of (L, C): the processing owned by a category fa
 dB/LU on its own side of each threshold, so −12.01 and −11.99 LUFS get near-identical plans
 and no quiet-side boost ever reaches loud material.
 
-The plan is fixed before the first sample and there is no pre-pass over the whole track, so the
-static gain has to *predict* what the other stages do to the loudness. The prediction (``_Model``)
-adds up, in LU:
-
-* high-pass and tonal EQ: a smooth spectrum through the fingerprint's seven band shares,
-  weighted by the K-weighting, with and without the filters' own responses
-  (``TonalEQ.response_db``);
-* mid/side width: ``stereo_width`` gives the side/mid power ratio, and BS.1770 stereo loudness
-  is proportional to M² + S² (``MidSideWidth.power_change_db``);
-* expansion: none (the expander has its own loudness make-up), but its peak rise is counted;
-* slow compressor: its reduction, which it takes from loudness and peaks alike;
-* true-peak limiter: a cost model of the reduction the ceiling demands, shaped by the
-  peak-to-loudness ratio (``LIMITER_COST_*``, fitted on the corpus).
-
-The static gain is then ``effective target − L − (sum of the predicted changes)``, where the
-limiter's share depends on the gain itself: the loudness reached rises strictly with the
-limiter's reduction, so that relation is inverted by bisection. The corpus tests check the
-result against ffmpeg on 21 real tracks at −14 and −23 LUFS.
+The static gain comes from ``prediction``: ``effective target − L − (what the other stages are
+predicted to change)``. The corpus tests check the result against ffmpeg on 21 real tracks at
+−14 and −23 LUFS. Request parameters arrive validated (``request.validate``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from enum import StrEnum
-from functools import cache
-from itertools import pairwise
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Protocol
 
-import numpy as np
-from numpy.typing import NDArray
-from scipy import signal
-
-from mastering_service.chain import HIGHPASS_CUTOFF_HZ
-from mastering_service.chain.highpass import ORDER as HIGHPASS_ORDER
-from mastering_service.chain.limiter import SAFETY_MARGIN_DB as LIMITER_SAFETY_MARGIN_DB
-from mastering_service.chain.tonal_eq import TonalEQ
 from mastering_service.chain.width import MidSideWidth
-from shared.errors import InvalidArgument
-from shared.fingerprint import LUFS_FLOOR, Fingerprint, TrackInfo
-from shared.loudness import k_weighting_sos
-
-# --- Requests ------------------------------------------------------------------------------------
-
-DEFAULT_TARGET_LUFS = -14.0
-DEFAULT_CEILING_DBTP = -1.0
-DEFAULT_INTENSITY = 1.0
-#: Allowed request ranges (SPEC section 3); the messages name the wire fields.
-TARGET_RANGE_LUFS = (-40.0, -5.0)
-CEILING_RANGE_DBTP = (-9.0, 0.0)
-INTENSITY_RANGE = (0.0, 1.0)
-
-FINGERPRINT_SOURCES = ("DATABASE", "SIDECAR", "COMPUTED", "FALLBACK")
-FALLBACK_REASONS = ("NONE", "UNAVAILABLE", "DEADLINE_EXCEEDED", "ERROR")
+from mastering_service.plan import (
+    COMPRESSOR_MAX_REDUCTION_DB,
+    Category,
+    FallbackReason,
+    MasteringPlan,
+)
+from mastering_service.prediction import (
+    COMPRESSOR_LOUDNESS_PER_DB,
+    EXPANSION_PEAK_RISE_DB,
+    LevelModel,
+    limiter_useful_reduction_db,
+    spectral_loudness_change_db,
+)
+from mastering_service.request import (
+    DEFAULT_CEILING_DBTP,
+    DEFAULT_INTENSITY,
+    DEFAULT_TARGET_LUFS,
+)
+from shared.fingerprint import LUFS_FLOOR, Fingerprint, FingerprintSource, TrackInfo
 
 # --- Categories ----------------------------------------------------------------------------------
 
@@ -93,17 +70,18 @@ LIMITER_BOOST_MAX_DB = 2.0
 #: A boost never pushes the limiter past the point where a further dB of limiting gains less
 #: than half a LU (dense, already squashed peaks): that is crushing, not raising.
 LIMITER_MAX_MARGINAL_COST = 0.5
-#: The slow compressor's reduction per dB of boost limiting: it evens out the loud passages
-#: (quieter passages, under its threshold, are left alone) while the limiter catches the peaks.
-COMPRESSOR_PER_LIMITER_DB = 0.5
-#: The compressor's deepest reduction; compression_amount is its reduction as a share of this.
-COMPRESSOR_MAX_REDUCTION_DB = COMPRESSOR_PER_LIMITER_DB * LIMITER_BOOST_MAX_DB
+#: The slow compressor's reduction per dB of boost limiting (0.5): it evens out the loud
+#: passages (quieter passages, under its threshold, are left alone) while the limiter catches
+#: the peaks; at most COMPRESSOR_MAX_REDUCTION_DB (1 dB) for the 2 dB of boost limiting.
+COMPRESSOR_PER_LIMITER_DB = COMPRESSOR_MAX_REDUCTION_DB / LIMITER_BOOST_MAX_DB
 #: The biggest boost ever applied: a −44 LUFS track still reaches −14.
 MAX_BOOST_DB = 30.0
 #: Below this loudness a track is (near) silence and is not raised (no noise-floor blow-up);
 #: the boost fades in over SILENCE_FADE_LU above it.
 SILENCE_LUFS = -65.0
 SILENCE_FADE_LU = 10.0
+#: Floor for a true peak that is −inf or absurdly low (digital silence).
+TRUE_PEAK_FLOOR_DBTP = -200.0
 
 # --- Tonal correction (fingerprint only) ---------------------------------------------------------
 
@@ -143,109 +121,6 @@ RELEASE_BEATS = 0.25
 RELEASE_RANGE_MS = (50.0, 300.0)
 #: Without a tempo (fallback plan, beatless material).
 DEFAULT_RELEASE_MS = 150.0
-
-# --- Loudness prediction -------------------------------------------------------------------------
-
-#: The EQ response is evaluated at this nominal rate (shelves far below Nyquist barely differ).
-PREDICTION_SAMPLE_RATE = 48_000
-#: Frequencies per band of the spectrum the prediction reconstructs from the band shares.
-PREDICTION_POINTS_PER_BAND = 32
-#: Share given to an empty band when interpolating densities (keeps the logarithm finite).
-SHARE_FLOOR = 1e-6
-#: Fingerprint bands (SPEC section 4); the top edge is the nominal 20 kHz.
-BAND_EDGES_HZ = (20.0, 60.0, 250.0, 500.0, 2000.0, 4000.0, 8000.0, 20000.0)
-#: The transient expander keeps the loudness (its own slow make-up): measured −0.07…+0.05 LU at
-#: full amount on squashed synthetic mixes, so no correction is predicted.
-EXPANSION_LOUDNESS_DB_PER_AMOUNT = 0.0
-#: …but it raises the peaks: by up to its boost (6 dB) × strength, strength = sqrt(amount)
-#: (chain.dynamics.TransientExpander); measured 1.7–1.9 dB at amount 0.1, 5.8–6.0 dB at 1.0.
-EXPANSION_PEAK_RISE_DB = 6.0
-#: Loudness cost of the true-peak limiter for x dB of reduction (x includes the limiter's own
-#: safety margin): cost = SLOPE · SPREAD · (softplus((x − onset) / SPREAD) − softplus(−onset /
-#: SPREAD)), onset = ONSET_DB + ONSET_PER_PLR · (true peak − L). The cost is ~0 while only the
-#: few highest peaks are touched and grows toward SLOPE LU per dB once the reduction reaches the
-#: dense body of the peaks; the larger the peak-to-loudness ratio, the later that happens.
-#: Fitted to the 21 corpus tracks at 0.5–3 dB (release from each track's tempo): max error
-#: 0.22 LU at 1 dB, 0.35 LU at 2 dB in-sample, 0.23 / 0.36 LU leave-one-out. Synthetic mixes
-#: (tests.signals.music_like) have far denser peaks than real music and mispredicted the corpus
-#: by up to 4 LU, so they were only used to check the shape. SLOPE is the steepest cost seen
-#: (0.93 LU/dB at 8 dB), kept below 1 so that pushing harder always gains some loudness.
-LIMITER_COST_SLOPE = 0.9
-LIMITER_COST_SPREAD_DB = 1.05
-LIMITER_COST_ONSET_DB = -1.78
-LIMITER_COST_ONSET_PER_PLR = 0.36
-#: The slow compressor works on loud passages as a whole: its loudness cost and its peak
-#: reduction both equal its gain reduction (measured 0.95–1.07 × on the corpus).
-COMPRESSOR_LOUDNESS_PER_DB = 1.0
-#: Bisection steps when solving for the gain (the bracket shrinks 2^-60: far below 1e-6 dB).
-BISECTION_STEPS = 60
-#: Floor for a true peak that is −inf or absurdly low (digital silence).
-TRUE_PEAK_FLOOR_DBTP = -200.0
-
-
-class Category(StrEnum):
-    COMPRESSED_LOUD = "COMPRESSED_LOUD"
-    DYNAMIC_LOUD = "DYNAMIC_LOUD"
-    QUIET = "QUIET"
-
-
-@dataclass(frozen=True)
-class MasteringPlan:
-    """The decisions for one track, fixed before the first sample (wire message ``MasteringPlan``).
-
-    ``expansion_amount`` is the transient expander's amount (0 = off, 1 = full).
-    ``compression_amount`` is the slow compressor's gain reduction as a fraction of
-    ``COMPRESSOR_MAX_REDUCTION_DB`` (1 dB): 0.5 dB of compression per dB of true-peak limiting
-    that a boost asks for.
-    """
-
-    category: Category
-    fingerprint_source: str
-    fallback_reason: str
-    input_lufs: float
-    input_crest_db: float
-    input_true_peak_dbtp: float
-    target_lufs: float
-    effective_target_lufs: float
-    gain_db: float
-    expansion_amount: float
-    compression_amount: float
-    low_shelf_gain_db: float
-    high_shelf_gain_db: float
-    side_gain_db: float
-    true_peak_ceiling_dbtp: float
-    limiter_release_ms: float
-    intensity: float
-    reasons: tuple[str, ...]
-
-    @property
-    def compressor_reduction_db(self) -> float:
-        """The compressor's largest gain reduction, dB."""
-        return self.compression_amount * COMPRESSOR_MAX_REDUCTION_DB
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able, with the wire field names."""
-        return {
-            "category": self.category.value,
-            "fingerprint_source": self.fingerprint_source,
-            "fallback_reason": self.fallback_reason,
-            "input_lufs": self.input_lufs,
-            "input_crest_db": self.input_crest_db,
-            "input_true_peak_dbtp": self.input_true_peak_dbtp,
-            "target_lufs": self.target_lufs,
-            "effective_target_lufs": self.effective_target_lufs,
-            "gain_db": self.gain_db,
-            "expansion_amount": self.expansion_amount,
-            "compression_amount": self.compression_amount,
-            "low_shelf_gain_db": self.low_shelf_gain_db,
-            "high_shelf_gain_db": self.high_shelf_gain_db,
-            "side_gain_db": self.side_gain_db,
-            "true_peak_ceiling_dbtp": self.true_peak_ceiling_dbtp,
-            "limiter_release_ms": self.limiter_release_ms,
-            "intensity": self.intensity,
-            "reasons": list(self.reasons),
-        }
-
 
 class LevelAnalysis(Protocol):
     """What the fallback plan needs from the service's own quick analysis."""
@@ -289,14 +164,6 @@ def _amplitude_db(ratio: float) -> float:
 def _finite(value: float, fallback: float) -> float:
     number = float(value)
     return number if math.isfinite(number) else fallback
-
-
-def _check_range(name: str, value: float, bounds: tuple[float, float]) -> float:
-    number = float(value)
-    low, high = bounds
-    if not (math.isfinite(number) and low <= number <= high):
-        raise InvalidArgument(f"{name} must be within {low:g}…{high:g}, got {value!r}")
-    return number
 
 
 # --- Tonal, width, release decisions -------------------------------------------------------------
@@ -360,150 +227,6 @@ def _release_ms(fp: Fingerprint | None) -> float:
     return _clamp(RELEASE_BEATS * 60_000.0 / fp.tempo_bpm, *RELEASE_RANGE_MS)
 
 
-# --- Loudness prediction -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Grid:
-    """Log-spaced analysis frequencies over the seven fingerprint bands, the band of each, and
-    the power gains there of what every render applies: the K-weighting (it is what loudness
-    hears) and the subsonic high-pass (Butterworth: |H|² = 1 / (1 + (fc/f)^(2·order)))."""
-
-    freqs_hz: NDArray[np.float64]
-    bands: NDArray[np.int64]
-    k_power: NDArray[np.float64]
-    highpass_power: NDArray[np.float64]
-
-
-@cache
-def _grid() -> _Grid:
-    edges = np.log2(np.array(BAND_EDGES_HZ))
-    freqs = np.concatenate([
-        np.exp2(np.linspace(low, high, PREDICTION_POINTS_PER_BAND, endpoint=False))
-        for low, high in pairwise(edges)
-    ])
-    bands = np.repeat(np.arange(edges.size - 1), PREDICTION_POINTS_PER_BAND)
-    rate = PREDICTION_SAMPLE_RATE
-    _, k_response = signal.sosfreqz(k_weighting_sos(rate), worN=freqs, fs=rate)
-    highpass = 1.0 / (1.0 + (HIGHPASS_CUTOFF_HZ / freqs) ** (2 * HIGHPASS_ORDER))
-    return _Grid(freqs, bands, np.abs(k_response) ** 2, highpass)
-
-
-def _spectrum(shares: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Power at each grid frequency: the band densities (power per octave) interpolated
-    log-linearly between band centres, then scaled so that every band holds exactly its share.
-    (A bass band whose neighbour below is strong and above is weak has its power low in the
-    band, as a sub-heavy mix does, rather than spread evenly.)"""
-    grid = _grid()
-    edges = np.log2(np.array(BAND_EDGES_HZ))
-    density = np.maximum(shares, SHARE_FLOOR) / np.diff(edges)
-    centres = (edges[:-1] + edges[1:]) / 2.0
-    power = np.exp(np.interp(np.log2(grid.freqs_hz), centres, np.log(density)))
-    totals = np.bincount(grid.bands, weights=power)
-    return np.asarray(power * (shares / totals)[grid.bands], dtype=np.float64)
-
-
-def _spectral_loudness_change_db(
-    fp: Fingerprint, low_shelf_db: float, high_shelf_db: float
-) -> float:
-    """Loudness change of the high-pass and the tonal EQ, predicted from the band shares: the
-    K-weighted power of ``_spectrum`` with and without the filters' responses."""
-    shares = np.array([
-        fp.sub_bass_share, fp.bass_share, fp.low_mid_share, fp.mid_share,
-        fp.upper_mid_share, fp.presence_share, fp.air_share,
-    ])
-    if not shares.sum() > 0.0:
-        return 0.0
-    grid = _grid()
-    power = _spectrum(shares) * grid.k_power
-    eq = TonalEQ(PREDICTION_SAMPLE_RATE, 1, low_shelf_db, high_shelf_db)
-    eq_power = 10.0 ** (eq.response_db(grid.freqs_hz) / 10.0)
-    before = float(power.sum())
-    after = float(power @ (grid.highpass_power * eq_power))
-    if before <= 0.0 or after <= 0.0:
-        return 0.0
-    return _db(after / before)
-
-
-def _softplus(x: float) -> float:
-    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
-
-
-def _limiter_onset_db(plr_db: float) -> float:
-    return LIMITER_COST_ONSET_DB + LIMITER_COST_ONSET_PER_PLR * plr_db
-
-
-def _limiter_useful_reduction_db(plr_db: float) -> float:
-    """Reduction at which a further dB of limiting costs LIMITER_MAX_MARGINAL_COST LU (the
-    cost's slope is SLOPE · logistic((x − onset) / SPREAD)), never below 0."""
-    share = LIMITER_MAX_MARGINAL_COST / LIMITER_COST_SLOPE
-    x = _limiter_onset_db(plr_db) + LIMITER_COST_SPREAD_DB * math.log(share / (1.0 - share))
-    return max(0.0, x - LIMITER_SAFETY_MARGIN_DB)
-
-
-def _limiter_cost_db(reduction_db: float, plr_db: float) -> float:
-    """Predicted loudness the true-peak limiter takes away when the peaks exceed the ceiling by
-    ``reduction_db`` (see LIMITER_COST_*); 0 when nothing reaches the limiter's threshold."""
-    x = reduction_db + LIMITER_SAFETY_MARGIN_DB
-    if x <= 0.0:
-        return 0.0
-    onset = _limiter_onset_db(plr_db)
-    spread = LIMITER_COST_SPREAD_DB
-    return LIMITER_COST_SLOPE * spread * (
-        _softplus((x - onset) / spread) - _softplus(-onset / spread)
-    )
-
-
-@dataclass(frozen=True)
-class _Level:
-    """Static gain before the compressor's make-up, and what the limiter does with it."""
-
-    gain_db: float
-    limiter_reduction_db: float
-    limiter_cost_db: float
-
-
-@dataclass(frozen=True)
-class _Model:
-    """What the stages before the static gain do, as the prediction sees it."""
-
-    input_lufs: float
-    static_change_db: float  # loudness change of EQ, width, expansion
-    peak_before_gain_dbtp: float
-    ceiling_dbtp: float
-    plr_db: float
-
-    def level_for(self, target_lufs: float) -> _Level:
-        """Gain reaching ``target_lufs`` after the limiter. ``target_for`` rises strictly with
-        the limiter's reduction (each dB costs at most LIMITER_COST_SLOPE < 1 LU), so it is
-        inverted by bisection."""
-        onset = -LIMITER_SAFETY_MARGIN_DB  # below this the limiter does nothing
-        if target_lufs <= self.target_for(onset):
-            gain = target_lufs - self.input_lufs - self.static_change_db
-            return _Level(gain, max(0.0, self.reduction_for(gain)), 0.0)
-        low, high = onset, onset + 1.0
-        while self.target_for(high) < target_lufs:
-            low, high = high, high + 2.0 * (high - onset)
-        for _ in range(BISECTION_STEPS):
-            middle = 0.5 * (low + high)
-            if self.target_for(middle) < target_lufs:
-                low = middle
-            else:
-                high = middle
-        reduction = 0.5 * (low + high)
-        gain = reduction + self.ceiling_dbtp - self.peak_before_gain_dbtp
-        return _Level(gain, max(0.0, reduction), _limiter_cost_db(reduction, self.plr_db))
-
-    def reduction_for(self, gain_db: float) -> float:
-        return self.peak_before_gain_dbtp + gain_db - self.ceiling_dbtp
-
-    def target_for(self, limiter_reduction_db: float) -> float:
-        """The loudness reached when the limiter reduces the peaks by exactly this much."""
-        gain = limiter_reduction_db + self.ceiling_dbtp - self.peak_before_gain_dbtp
-        cost = _limiter_cost_db(limiter_reduction_db, self.plr_db)
-        return self.input_lufs + self.static_change_db + gain - cost
-
-
 # --- The plan ------------------------------------------------------------------------------------
 
 
@@ -525,15 +248,11 @@ def plan_mastering(
     target_lufs: float = DEFAULT_TARGET_LUFS,
     true_peak_ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
     intensity: float = DEFAULT_INTENSITY,
-    fingerprint_source: str = "COMPUTED",
+    fingerprint_source: FingerprintSource = FingerprintSource.COMPUTED,
 ) -> MasteringPlan:
-    """Decide how to master a track (SPEC section 5). Raises InvalidArgument for a request
-    parameter out of its allowed range."""
-    target = _check_range("target_lufs", target_lufs, TARGET_RANGE_LUFS)
-    ceiling = _check_range("true_peak_ceiling_dbtp", true_peak_ceiling_dbtp, CEILING_RANGE_DBTP)
-    amount = _check_range("intensity", intensity, INTENSITY_RANGE)
-    if fingerprint_source not in FINGERPRINT_SOURCES:
-        raise InvalidArgument(f"fingerprint_source must be one of {FINGERPRINT_SOURCES}")
+    """Decide how to master a track (SPEC section 5), for request parameters already checked
+    against their ranges (``request.validate``)."""
+    target, ceiling, amount = float(target_lufs), float(true_peak_ceiling_dbtp), float(intensity)
     lufs = _clamp(_finite(input_lufs, LUFS_FLOOR), LUFS_FLOOR, 20.0)
     crest = max(0.0, _finite(input_crest_db, 0.0))
     true_peak = max(TRUE_PEAK_FLOOR_DBTP, _finite(input_true_peak_dbtp, TRUE_PEAK_FLOOR_DBTP))
@@ -574,14 +293,13 @@ def plan_mastering(
     tonal_change = 0.0
     width_change = 0.0
     if fingerprint is not None:
-        tonal_change = _spectral_loudness_change_db(fingerprint, low_shelf, high_shelf)
+        tonal_change = spectral_loudness_change_db(fingerprint, low_shelf, high_shelf)
         width_change = MidSideWidth.power_change_db(fingerprint.stereo_width, side_gain)
-    expansion_change = EXPANSION_LOUDNESS_DB_PER_AMOUNT * expansion
     # Gentle shelving and width keep the crest: the peak moves with the loudness; expansion
     # raises it.
-    model = _Model(
+    model = LevelModel(
         input_lufs=lufs,
-        static_change_db=tonal_change + width_change + expansion_change,
+        static_change_db=tonal_change + width_change,
         peak_before_gain_dbtp=(true_peak + tonal_change + width_change
                                + EXPANSION_PEAK_RISE_DB * math.sqrt(expansion)),
         ceiling_dbtp=ceiling,
@@ -596,7 +314,8 @@ def plan_mastering(
     # make-up for what that limiting costs: it is done whatever the budget, but never pushed.
     forced = max(0.0, model.reduction_for(level_target - lufs - model.static_change_db))
     # The boost may add limiting up to its (intensity-scaled) share, as long as it is useful.
-    boost_limit = min(LIMITER_BOOST_MAX_DB * amount, _limiter_useful_reduction_db(model.plr_db))
+    boost_limit = min(LIMITER_BOOST_MAX_DB * amount, limiter_useful_reduction_db(
+        model.plr_db, LIMITER_MAX_MARGINAL_COST))
     allowed = max(forced, boost_limit)
     effective_target = min(wanted, model.target_for(allowed))
     level = model.level_for(effective_target)
@@ -633,14 +352,14 @@ def plan_mastering(
         )
     reasons.append(
         f"predicted loudness changes: tonal {tonal_change:+.2f} LU, width "
-        f"{width_change:+.2f} LU, expansion {expansion_change:+.2f} LU, compressor "
+        f"{width_change:+.2f} LU, compressor "
         f"{-compressor_reduction:+.2f} LU, limiter {-level.limiter_cost_db:+.2f} LU"
     )
 
     return MasteringPlan(
         category=category,
-        fingerprint_source=fingerprint_source,
-        fallback_reason="NONE",
+        fingerprint_source=FingerprintSource(fingerprint_source),
+        fallback_reason=FallbackReason.NONE,
         input_lufs=lufs,
         input_crest_db=crest,
         input_true_peak_dbtp=true_peak,
@@ -666,7 +385,7 @@ def fingerprint_plan(
     target_lufs: float = DEFAULT_TARGET_LUFS,
     true_peak_ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
     intensity: float = DEFAULT_INTENSITY,
-    fingerprint_source: str = "COMPUTED",
+    fingerprint_source: FingerprintSource = FingerprintSource.COMPUTED,
 ) -> MasteringPlan:
     """The plan for a fingerprinted track: L and C from the fingerprint, the true peak from
     its track info."""
@@ -688,12 +407,13 @@ def fallback_plan(
     target_lufs: float = DEFAULT_TARGET_LUFS,
     true_peak_ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
     intensity: float = DEFAULT_INTENSITY,
-    reason: str,
+    reason: FallbackReason,
 ) -> MasteringPlan:
     """The hybrid plan when no fingerprint arrived: the same LWRP rule on the service's own
     L, C and true peak, tonal and width stages neutral."""
-    if reason not in FALLBACK_REASONS or reason == "NONE":
-        raise ValueError(f"fallback reason must be one of {FALLBACK_REASONS[1:]}, got {reason!r}")
+    reason = FallbackReason(reason)
+    if reason is FallbackReason.NONE:
+        raise ValueError("a fallback plan needs the reason there was no fingerprint")
     plan = plan_mastering(
         input_lufs=analysis.lufs,
         input_crest_db=analysis.crest_db,
@@ -702,10 +422,10 @@ def fallback_plan(
         target_lufs=target_lufs,
         true_peak_ceiling_dbtp=true_peak_ceiling_dbtp,
         intensity=intensity,
-        fingerprint_source="FALLBACK",
+        fingerprint_source=FingerprintSource.FALLBACK,
     )
     return replace(plan, fallback_reason=reason,
-                   reasons=(f"no fingerprint ({reason}): plan from the quick local analysis",
+                   reasons=(f"no fingerprint ({reason.value}): plan from the quick local analysis",
                             *plan.reasons))
 
 

@@ -1,8 +1,10 @@
 """Offline use of the mastering engine: ``render IN OUT`` and ``plan IN``.
 
-The plan comes from the track's own fingerprint (``fingerprint_service.extractor``) when that
-package is importable, and from the quick local analysis otherwise; the printed plan says which
-in ``fingerprint_source`` / ``fallback_reason``. Errors go to stderr with exit status 2.
+The plan comes from the track's own fingerprint, computed here by the fingerprint service's
+extractor (the CLI sits above both services in the import order, beside the servicers), or with
+``--no-fingerprint`` from the quick local analysis, the fallback plan; the printed plan says
+which in ``fingerprint_source`` / ``fallback_reason``. Parameters are checked by the same
+``request.validate`` as MasterTrack's. Errors go to stderr with exit status 2.
 """
 
 from __future__ import annotations
@@ -10,23 +12,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from fingerprint_service.extractor import extract
 from mastering_service.analysis import analyze
 from mastering_service.chain.encoding import ENCODINGS
 from mastering_service.engine import RenderOptions, render_to_wav
-from mastering_service.lwrp import (
-    CEILING_RANGE_DBTP,
+from mastering_service.lwrp import fallback_plan, fingerprint_plan
+from mastering_service.plan import FallbackReason, MasteringPlan
+from mastering_service.request import (
     DEFAULT_CEILING_DBTP,
     DEFAULT_INTENSITY,
     DEFAULT_TARGET_LUFS,
-    INTENSITY_RANGE,
-    TARGET_RANGE_LUFS,
-    MasteringPlan,
-    fallback_plan,
-    fingerprint_plan,
+    MasterRequest,
+    validate,
 )
 from shared.audio import probe
 from shared.errors import ServiceError, TrackNotFound
@@ -38,17 +38,6 @@ PROGRESS_MIN_DURATION_S = 30.0
 #: Progress is reported every this many percent.
 PROGRESS_STEP_PERCENT = 10
 
-Extractor = Callable[[Path], tuple[Any, Any]]
-
-
-def _load_extractor() -> Extractor | None:
-    try:
-        from fingerprint_service.extractor import extract
-    except ImportError:
-        return None
-    return extract
-
-
 def make_plan(
     path: Path,
     *,
@@ -57,17 +46,17 @@ def make_plan(
     intensity: float = DEFAULT_INTENSITY,
     use_fingerprint: bool = True,
 ) -> MasteringPlan:
-    """The plan for a local file: from its fingerprint when the extractor is available (or
-    allowed), else from the quick analysis (``fingerprint_source`` FALLBACK)."""
-    extract = _load_extractor() if use_fingerprint else None
-    reason = "UNAVAILABLE"
-    if extract is not None:
+    """The plan for a local file: from its fingerprint, or (``use_fingerprint`` off, or the
+    extractor failing on something other than the input) from the quick analysis
+    (``fingerprint_source`` FALLBACK)."""
+    reason = FallbackReason.UNAVAILABLE
+    if use_fingerprint:
         try:
             fingerprint, info = extract(path)
         except ServiceError:
             raise
         except Exception:  # an extractor bug must not stop an offline render
-            reason = "ERROR"
+            reason = FallbackReason.ERROR
         else:
             return fingerprint_plan(
                 fingerprint, info, target_lufs=target_lufs,
@@ -82,33 +71,24 @@ def make_plan(
     )
 
 
-def _ranged(name: str, bounds: tuple[float, float]) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number") from None
-        if not bounds[0] <= value <= bounds[1]:
-            raise argparse.ArgumentTypeError(f"{name} must be within {bounds[0]:g}…{bounds[1]:g}")
-        return value
-
-    return parse
-
-
 def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help="audio file (WAV, FLAC, OGG, MP3, …)")
-    parser.add_argument("--target-lufs", type=_ranged("--target-lufs", TARGET_RANGE_LUFS),
-                        default=DEFAULT_TARGET_LUFS, help="integrated loudness to aim for")
-    parser.add_argument("--ceiling-dbtp", type=_ranged("--ceiling-dbtp", CEILING_RANGE_DBTP),
-                        default=DEFAULT_CEILING_DBTP, help="true-peak ceiling")
-    parser.add_argument("--intensity", type=_ranged("--intensity", INTENSITY_RANGE),
-                        default=DEFAULT_INTENSITY,
+    parser.add_argument("--target-lufs", type=float, default=DEFAULT_TARGET_LUFS,
+                        help="integrated loudness to aim for")
+    parser.add_argument("--ceiling-dbtp", type=float, default=DEFAULT_CEILING_DBTP,
+                        help="true-peak ceiling")
+    parser.add_argument("--intensity", type=float, default=DEFAULT_INTENSITY,
                         help="0 = level and ceiling only, 1 = full processing")
     parser.add_argument("--no-fingerprint", action="store_true",
                         help="plan from the quick local analysis only (the fallback plan)")
 
 
 def _plan_from_args(args: argparse.Namespace) -> MasteringPlan:
+    validate(MasterRequest(
+        target_lufs=args.target_lufs, true_peak_ceiling_dbtp=args.ceiling_dbtp,
+        intensity=args.intensity, encoding=getattr(args, "encoding", "s16"),
+        start_s=getattr(args, "start_s", 0.0),
+    ))
     if not args.input.is_file():
         raise TrackNotFound(f"no such file: {args.input}")
     return make_plan(

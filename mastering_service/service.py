@@ -10,7 +10,6 @@ that is cancelled stops after the chunk in hand and frees its decoder and stages
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import AsyncGenerator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 import structlog
 
 from mastering_service.analysis import analyze
-from mastering_service.chain.encoding import ENCODINGS, wav_header
+from mastering_service.chain.encoding import wav_header
 from mastering_service.engine import (
     MAX_CHANNELS,
     EncodedChunk,
@@ -33,45 +32,16 @@ from mastering_service.fp_client import (
     FingerprintClient,
     fetch_timeout_s,
 )
-from mastering_service.lwrp import (
-    CEILING_RANGE_DBTP,
-    DEFAULT_CEILING_DBTP,
-    DEFAULT_INTENSITY,
-    DEFAULT_TARGET_LUFS,
-    INTENSITY_RANGE,
-    TARGET_RANGE_LUFS,
-    MasteringPlan,
-    fallback_plan,
-    fingerprint_plan,
-)
+from mastering_service.lwrp import fallback_plan, fingerprint_plan
+from mastering_service.plan import MasteringPlan
+from mastering_service.request import MasterRequest, check_seek, validate
 from shared.audio import AudioReader, open_audio
 from shared.config import Config
-from shared.errors import InvalidArgument, LimitExceeded, SeekOutOfRange
+from shared.errors import LimitExceeded
 from shared.grpc_runtime import annotate
 from shared.tracks import LocalTrack, resolve_track
 
 log = structlog.get_logger(__name__)
-
-CONTAINERS = ("raw", "wav")
-#: Largest chunk a caller may ask for: 256 Ki frames of stereo f32 is 2 MiB, well under the
-#: 4 MiB default receive limit of gRPC clients.
-MAX_CHUNK_FRAMES = 262_144
-MAX_FINGERPRINT_TIMEOUT_MS = 60_000
-
-
-@dataclass(frozen=True, slots=True)
-class MasterRequest:
-    path: str | None = None
-    content: bytes | None = None
-    target_lufs: float = DEFAULT_TARGET_LUFS
-    true_peak_ceiling_dbtp: float = DEFAULT_CEILING_DBTP
-    intensity: float = DEFAULT_INTENSITY
-    encoding: str = "s16"
-    container: str = "raw"
-    start_s: float = 0.0
-    chunk_frames: int = 0  # 0 = the server default
-    fingerprint_timeout_ms: int | None = None  # None = the server default
-
 
 @dataclass(frozen=True, slots=True)
 class StreamStart:
@@ -104,46 +74,19 @@ class StreamEnd:
 StreamEvent = StreamStart | StreamChunk | StreamEnd
 
 
-def _check_range(name: str, value: float, bounds: tuple[float, float], unit: str) -> None:
-    low, high = bounds
-    if not (math.isfinite(value) and low <= value <= high):
-        raise InvalidArgument(f"{name} must be between {low:g} and {high:g} {unit}".rstrip()
-                              + f", not {value:g}")
-
-
-def validate(request: MasterRequest) -> None:
-    """Every parameter against its allowed range; the message names the field and the range."""
-    _check_range("target_lufs", request.target_lufs, TARGET_RANGE_LUFS, "LUFS")
-    _check_range("true_peak_ceiling_dbtp", request.true_peak_ceiling_dbtp, CEILING_RANGE_DBTP,
-                 "dBTP")
-    _check_range("intensity", request.intensity, INTENSITY_RANGE, "")
-    if request.encoding not in ENCODINGS:
-        raise InvalidArgument(f"encoding must be one of {', '.join(ENCODINGS)}")
-    if request.container not in CONTAINERS:
-        raise InvalidArgument(f"container must be one of {', '.join(CONTAINERS)}")
-    if not (math.isfinite(request.start_s) and request.start_s >= 0.0):
-        raise InvalidArgument(f"start_s must be 0 or more seconds, not {request.start_s:g}")
-    if not 0 <= request.chunk_frames <= MAX_CHUNK_FRAMES:
-        raise InvalidArgument(f"chunk_frames must be between 0 (server default) and "
-                              f"{MAX_CHUNK_FRAMES}, not {request.chunk_frames}")
-    timeout = request.fingerprint_timeout_ms
-    if timeout is not None and not 0 <= timeout <= MAX_FINGERPRINT_TIMEOUT_MS:
-        raise InvalidArgument(f"fingerprint_timeout_ms must be between 0 and "
-                              f"{MAX_FINGERPRINT_TIMEOUT_MS} ms, not {timeout}")
-
-
 def dither_seed(content_sha256: str) -> int:
     """The track's identity as a 64-bit seed: dither is a function of (track, frame index)."""
     return int(content_sha256[:16], 16)
 
 
-
 def _open_checked(track: LocalTrack, start_s: float) -> AudioReader:
+    """The open track, once ``start_s`` is known to lie inside it (before any planning)."""
     reader = open_audio(track.source, max_channels=MAX_CHANNELS)
-    if start_s >= reader.info.duration_s:
+    try:
+        check_seek(start_s, reader.info.sample_rate, reader.info.frames)
+    except BaseException:
         reader.close()
-        raise SeekOutOfRange(f"start_s {start_s:g} s is at or beyond the end of the track "
-                             f"(duration {reader.info.duration_s:.3f} s)")
+        raise
     return reader
 
 
@@ -274,6 +217,6 @@ class MasteringService:
         plan = fallback_plan(
             analysis, target_lufs=request.target_lufs,
             true_peak_ceiling_dbtp=request.true_peak_ceiling_dbtp,
-            intensity=request.intensity, reason=fetched.reason.value,
+            intensity=request.intensity, reason=fetched.reason,
         )
         return plan, content_sha256

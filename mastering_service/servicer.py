@@ -7,10 +7,10 @@ from contextlib import aclosing
 
 import grpc
 
-from mastering_service.lwrp import MasteringPlan
+from mastering_service.plan import MasteringPlan
+from mastering_service.request import MasterRequest
 from mastering_service.service import (
     MasteringService,
-    MasterRequest,
     StreamChunk,
     StreamEnd,
     StreamEvent,
@@ -56,26 +56,12 @@ def request_from_pb(request: pb.MasterTrackRequest) -> MasterRequest:
 
 
 def plan_to_pb(plan: MasteringPlan) -> pb.MasteringPlan:
-    return pb.MasteringPlan(
-        category=pb.Category.Value(plan.category.value),
-        fingerprint_source=pb.FingerprintSource.Value(plan.fingerprint_source),
-        fallback_reason=pb.FallbackReason.Value(plan.fallback_reason),
-        input_lufs=plan.input_lufs,
-        input_crest_db=plan.input_crest_db,
-        input_true_peak_dbtp=plan.input_true_peak_dbtp,
-        effective_target_lufs=plan.effective_target_lufs,
-        gain_db=plan.gain_db,
-        expansion_amount=plan.expansion_amount,
-        compression_amount=plan.compression_amount,
-        low_shelf_gain_db=plan.low_shelf_gain_db,
-        high_shelf_gain_db=plan.high_shelf_gain_db,
-        side_gain_db=plan.side_gain_db,
-        true_peak_ceiling_dbtp=plan.true_peak_ceiling_dbtp,
-        limiter_release_ms=plan.limiter_release_ms,
-        target_lufs=plan.target_lufs,
-        intensity=plan.intensity,
-        reasons=list(plan.reasons),
-    )
+    """Field for field: the plan's names are the wire names (enums by their value names)."""
+    fields = plan.to_dict()
+    fields["category"] = pb.Category.Value(fields["category"])
+    fields["fingerprint_source"] = pb.FingerprintSource.Value(fields["fingerprint_source"])
+    fields["fallback_reason"] = pb.FallbackReason.Value(fields["fallback_reason"])
+    return pb.MasteringPlan(**fields)
 
 
 def event_to_pb(event: StreamEvent) -> pb.MasterTrackResponse:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
 from typing import Any
 
 #: Bump whenever any definition in SPEC section 4 (or its implementation) changes: stored rows
@@ -16,6 +17,23 @@ ALGORITHM_VERSION = 1
 
 #: Loudness floor used for silence and for anything the gates reject (BS.1770 absolute gate).
 LUFS_FLOOR = -70.0
+#: Lower edges of the seven spectral bands, Hz (sub-bass … air); the air band ends at
+#: min(BAND_TOP_HZ, Nyquist).
+BAND_EDGES_HZ = (20.0, 60.0, 250.0, 500.0, 2_000.0, 4_000.0, 8_000.0)
+BAND_TOP_HZ = 20_000.0
+#: Tempo estimates lie in this range; exactly 0 means no tempo (silence).
+TEMPO_RANGE_BPM = (60.0, 200.0)
+
+
+class FingerprintSource(StrEnum):
+    """Where a fingerprint came from (wire enum ``FingerprintSource``): the fingerprint service's
+    tiers, in lookup order, and FALLBACK, which only the mastering service reports — its plan then
+    came from its own quick analysis, not from a fingerprint."""
+
+    DATABASE = "DATABASE"
+    SIDECAR = "SIDECAR"
+    COMPUTED = "COMPUTED"
+    FALLBACK = "FALLBACK"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +121,7 @@ FIELD_RANGES: dict[str, tuple[float | None, float | None]] = {
     "lufs": (LUFS_FLOOR, None),
     "crest_db": (0.0, None),
     "bass_mid_ratio_db": (-60.0, 60.0),
-    "tempo_bpm": (0.0, 200.0),  # 60-200, or exactly 0 for silence
+    "tempo_bpm": (0.0, TEMPO_RANGE_BPM[1]),  # TEMPO_RANGE_BPM, or exactly 0 for silence
     "rhythm_stability": (0.0, 1.0),
     "transient_density": (0.0, 1.0),
     "silence_ratio": (0.0, 1.0),
@@ -131,6 +149,6 @@ def out_of_range_fields(fp: Fingerprint) -> list[str]:
         above = high is not None and value > high
         if not math.isfinite(value) or below or above:
             bad.append(name)
-    if fp.tempo_bpm != 0.0 and not 60.0 <= fp.tempo_bpm <= 200.0:
+    if fp.tempo_bpm != 0.0 and not TEMPO_RANGE_BPM[0] <= fp.tempo_bpm <= TEMPO_RANGE_BPM[1]:
         bad.append("tempo_bpm")
     return bad

@@ -17,6 +17,7 @@ import numpy as np
 import scipy.fft
 from numpy.typing import NDArray
 
+from shared.fingerprint import BAND_EDGES_HZ, BAND_TOP_HZ
 from shared.levels import SILENCE_DBFS
 
 FloatArray = NDArray[np.float64]
@@ -27,10 +28,10 @@ WINDOW_S = 0.046
 #: Frames are analysed this many at a time: large enough to amortise the FFT call, small
 #: enough (a few MB at 192 kHz) to stay out of the memory budget.
 FRAMES_PER_BATCH = 256
-#: Lowest frequency of the analysis band (SPEC: shares, centroid and rolloff start at 20 Hz).
-ANALYSIS_LOW_HZ = 20.0
-#: Highest frequency of the analysis band, or Nyquist if lower.
-ANALYSIS_HIGH_HZ = 20_000.0
+#: The analysis band (SPEC: shares, centroid and rolloff start at 20 Hz and end at 20 kHz, or
+#: Nyquist if lower): the fingerprint's band edges.
+ANALYSIS_LOW_HZ = BAND_EDGES_HZ[0]
+ANALYSIS_HIGH_HZ = BAND_TOP_HZ
 #: A frame whose RMS is below this is silent (SPEC section 4).
 SILENCE_RMS = 10.0 ** (SILENCE_DBFS / 20.0)
 #: Floor of the log power spectrum (−120 dB re a full-scale sine's bin): keeps log() finite on

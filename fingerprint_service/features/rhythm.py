@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d, median_filter
 
 from fingerprint_service.features.frames import SpectralFrames
+from shared.fingerprint import TEMPO_RANGE_BPM
 
 FloatArray = NDArray[np.float64]
 
@@ -38,8 +39,7 @@ FloatArray = NDArray[np.float64]
 #: does not flood the flux with its fluctuations.
 ONSET_KNEE_POWER = 1e-6
 
-TEMPO_MIN_BPM = 60.0
-TEMPO_MAX_BPM = 200.0
+TEMPO_MIN_BPM, TEMPO_MAX_BPM = TEMPO_RANGE_BPM
 #: Log-normal tempo prior: centre and standard deviation in octaves.
 TEMPO_PRIOR_BPM = 120.0
 TEMPO_PRIOR_OCTAVES = 1.0

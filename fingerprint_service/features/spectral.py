@@ -15,12 +15,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fingerprint_service.features.frames import SpectralFrames, StftConfig
+from shared.fingerprint import BAND_EDGES_HZ
 
 FloatArray = NDArray[np.float64]
 
-#: Lower edges of the seven bands (sub-bass … air); each band runs to the next edge, the last
-#: one to the top of the analysis band.
-BAND_EDGES_HZ = (20.0, 60.0, 250.0, 500.0, 2_000.0, 4_000.0, 8_000.0)
 #: bass_mid_ratio_db compares 20–250 Hz with 250–4000 Hz.
 BASS_RANGE_HZ = (20.0, 250.0)
 MID_RANGE_HZ = (250.0, 4_000.0)

@@ -8,7 +8,6 @@ stage: it turns floats into bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from mastering_service.chain.dynamics import (
     KNEE_WIDTH_DB,
@@ -22,21 +21,13 @@ from mastering_service.chain.limiter import TruePeakLimiter
 from mastering_service.chain.stage import Block, Stage
 from mastering_service.chain.tonal_eq import TonalEQ
 from mastering_service.chain.width import MidSideWidth
+from mastering_service.plan import MasteringPlan
 
-if TYPE_CHECKING:
-    from mastering_service.lwrp import MasteringPlan
-
-#: Subsonic/DC cut-off of the first stage.
-HIGHPASS_CUTOFF_HZ = 20.0
 #: The compressor is gentle and slow (SPEC section 5): a low ratio, an attack slow enough to let
 #: transients through (the limiter catches those), a release long enough not to pump.
 COMPRESSOR_RATIO = 2.0
 COMPRESSOR_ATTACK_MS = 30.0
 COMPRESSOR_RELEASE_MS = 400.0
-#: Its threshold sits low enough under the track's RMS level (true peak − crest factor) that
-#: every passage at or above that level gets the plan's full reduction: at ratio r a level
-#: r/(r − 1)·R over the threshold (past the soft knee) is reduced by R. Quieter passages get
-#: less, down to none 2·R + knee under the RMS level. (See ``_dynamics``.)
 
 #: Amounts below this count as off (a stage doing nothing costs time and rounding).
 NEGLIGIBLE = 1e-6
@@ -72,6 +63,14 @@ class Chain:
 
 
 def _dynamics(plan: MasteringPlan, sample_rate: int, channels: int) -> Stage | None:
+    """The expander for squashed loud material, else the slow compressor when the plan asks for
+    one, else nothing.
+
+    The compressor's threshold sits low enough under the track's RMS level (true peak − crest
+    factor) that every passage at or above that level gets the plan's full reduction: at ratio r
+    a level r/(r − 1)·R over the threshold (past the soft knee) is reduced by R. Quieter passages
+    get less, down to none 2·R + knee under the RMS level.
+    """
     if plan.expansion_amount > NEGLIGIBLE:
         return TransientExpander(sample_rate, channels, plan.expansion_amount)
     reduction_db = plan.compressor_reduction_db
@@ -97,7 +96,7 @@ def build_chain(plan: MasteringPlan, sample_rate: int, channels: int) -> Chain:
     dynamics = _dynamics(plan, sample_rate, channels)
     width = MidSideWidth(channels, plan.side_gain_db)
     stages: list[tuple[str, Stage | None]] = [
-        ("highpass", HighPass(sample_rate, channels, cutoff_hz=HIGHPASS_CUTOFF_HZ)),
+        ("highpass", HighPass(sample_rate, channels)),
         ("tonal_eq", None if tonal_eq.is_neutral else tonal_eq),
         ("dynamics", dynamics),
         ("width", None if width.is_neutral else width),

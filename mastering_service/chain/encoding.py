@@ -96,6 +96,23 @@ class Encoder:
         return as_bytes[:, :3].tobytes()
 
 
+def decode_pcm(pcm: bytes, encoding: str, channels: int) -> Block:
+    """The inverse of ``Encoder.encode``: interleaved little-endian PCM back to float64
+    ``(frames, channels)``, as a player would read it (the engine meters what it sent this way)."""
+    if encoding == "s16":
+        values = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / S16_SCALE
+    elif encoding == "s24":
+        raw = np.frombuffer(pcm, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        packed = raw[:, 0] | (raw[:, 1] << 8) | (raw[:, 2] << 16)
+        signed = packed - ((packed & 0x800000) << 1)
+        values = signed.astype(np.float64) / S24_SCALE
+    elif encoding == "f32":
+        values = np.frombuffer(pcm, dtype="<f4").astype(np.float64)
+    else:
+        raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+    return values.reshape(-1, channels)
+
+
 # --- WAV header ----------------------------------------------------------------------------------
 
 WAVE_FORMAT_PCM = 0x0001

@@ -14,6 +14,8 @@ from mastering_service.chain.stage import SosFilter, check_finite
 
 #: Butterworth order (see the module docstring for why 2).
 ORDER = 2
+#: The −3 dB point: below the lowest note of any instrument (the sub-bass band starts here).
+CUTOFF_HZ = 20.0
 #: The cut-off may not come closer to Nyquist than this fraction of it (the stage is subsonic;
 #: the clamp only keeps a mistaken value from producing an unstable design).
 MAX_CUTOFF_FRACTION_OF_NYQUIST = 0.5
@@ -22,7 +24,7 @@ MAX_CUTOFF_FRACTION_OF_NYQUIST = 0.5
 class HighPass(SosFilter):
     """Butterworth high-pass at ``cutoff_hz`` (−3 dB point), designed for ``sample_rate``."""
 
-    def __init__(self, sample_rate: int, channels: int, cutoff_hz: float = 20.0) -> None:
+    def __init__(self, sample_rate: int, channels: int, cutoff_hz: float = CUTOFF_HZ) -> None:
         cutoff = check_finite("cutoff_hz", cutoff_hz)
         if sample_rate <= 0 or cutoff <= 0.0:
             raise ValueError("sample_rate and cutoff_hz must be positive")

@@ -21,7 +21,8 @@ import soundfile as sf
 from fingerprint_service.extractor import extract
 from mastering_service.analysis import analyze
 from mastering_service.engine import RenderOptions, render_to_wav
-from mastering_service.lwrp import Category, MasteringPlan, fallback_plan, plan_mastering
+from mastering_service.lwrp import fallback_plan, plan_mastering
+from mastering_service.plan import Category, MasteringPlan
 from shared.levels import LevelMeter
 from tests.conftest import REPO_ROOT
 from tests.signals import Signal, db_to_amplitude, ffmpeg_ebur128, music_like, write_wav

@@ -18,7 +18,8 @@ import soundfile as sf
 from fingerprint_service.extractor import extract
 from mastering_service.analysis import LocalAnalysis, analyze
 from mastering_service.engine import RenderOptions, render_to_wav
-from mastering_service.lwrp import MasteringPlan, fallback_plan, plan_mastering
+from mastering_service.lwrp import fallback_plan, plan_mastering
+from mastering_service.plan import MasteringPlan
 from shared.fingerprint import Fingerprint, TrackInfo
 from tests.conftest import CORPUS_DIR, CORPUS_TRACK_COUNT, corpus_tracks
 from tests.signals import db_to_amplitude, ffmpeg_ebur128

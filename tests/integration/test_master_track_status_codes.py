@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 from grpc_health.v1 import health_pb2
 
-from mastering_service.service import MAX_CHUNK_FRAMES
+from mastering_service.request import MAX_CHUNK_FRAMES
 from shared.proto.mastering.v1 import mastering_pb2 as pb
 from tests.integration.fingerprint_harness import wait_until
 from tests.integration.mastering_harness import (

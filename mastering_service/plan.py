@@ -1,0 +1,80 @@
+"""The mastering plan as data: what was decided for one track, fixed before its first sample.
+
+``lwrp`` decides a plan, ``chain`` builds the stages from it, the servicer and the CLI report it;
+this module only says what a plan is, so it imports nothing of theirs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Any
+
+from shared.fingerprint import FingerprintSource
+
+#: The slow compressor's deepest gain reduction, dB: ``compression_amount`` is its reduction as a
+#: share of this (``lwrp`` gives it 0.5 dB per dB of the at most 2 dB of boost limiting).
+COMPRESSOR_MAX_REDUCTION_DB = 1.0
+
+
+class Category(StrEnum):
+    """The LWRP label (SPEC section 5), from hard thresholds on loudness and crest factor."""
+
+    COMPRESSED_LOUD = "COMPRESSED_LOUD"
+    DYNAMIC_LOUD = "DYNAMIC_LOUD"
+    QUIET = "QUIET"
+
+
+class FallbackReason(StrEnum):
+    """Why the plan came from the service's own analysis instead of a fingerprint."""
+
+    NONE = "NONE"  # a fingerprint was used
+    UNAVAILABLE = "UNAVAILABLE"  # the fingerprint service could not be reached
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"  # it did not answer in time
+    ERROR = "ERROR"  # it answered with another error
+
+
+@dataclass(frozen=True)
+class MasteringPlan:
+    """The decisions for one track (wire message ``MasteringPlan``, same field names).
+
+    ``expansion_amount`` is the transient expander's amount (0 = off, 1 = full).
+    ``compression_amount`` is the slow compressor's gain reduction as a fraction of
+    ``COMPRESSOR_MAX_REDUCTION_DB``.
+    """
+
+    category: Category
+    fingerprint_source: FingerprintSource
+    fallback_reason: FallbackReason
+    input_lufs: float
+    input_crest_db: float
+    input_true_peak_dbtp: float
+    target_lufs: float
+    effective_target_lufs: float
+    gain_db: float
+    expansion_amount: float
+    compression_amount: float
+    low_shelf_gain_db: float
+    high_shelf_gain_db: float
+    side_gain_db: float
+    true_peak_ceiling_dbtp: float
+    limiter_release_ms: float
+    intensity: float
+    reasons: tuple[str, ...]
+
+    @property
+    def compressor_reduction_db(self) -> float:
+        """The compressor's largest gain reduction, dB."""
+        return self.compression_amount * COMPRESSOR_MAX_REDUCTION_DB
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, with the wire field names (enums as their names, reasons as a list)."""
+        out: dict[str, Any] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, StrEnum):
+                value = value.value
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[field.name] = value
+        return out

@@ -1,0 +1,89 @@
+"""What a caller may ask of a render (MasterTrack, or the ``render``/``plan`` CLI): the defaults,
+the allowed ranges and the one place that checks them (SPEC section 3).
+
+Every message names the wire field and its allowed range, so the same words reach a gRPC caller
+(INVALID_ARGUMENT / OUT_OF_RANGE) and a CLI user.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from mastering_service.chain.encoding import ENCODINGS
+from shared.errors import InvalidArgument, SeekOutOfRange
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """An inclusive allowed range of one request field, in the unit its name carries."""
+
+    low: float
+    high: float
+    unit: str = ""
+
+    def check(self, name: str, value: float) -> float:
+        number = float(value)
+        if not (math.isfinite(number) and self.low <= number <= self.high):
+            unit = f" {self.unit}" if self.unit else ""
+            raise InvalidArgument(f"{name} must be between {self.low:g} and {self.high:g}{unit}, "
+                                  f"not {value:g}")
+        return number
+
+
+DEFAULT_TARGET_LUFS = -14.0
+DEFAULT_CEILING_DBTP = -1.0
+DEFAULT_INTENSITY = 1.0
+TARGET_LUFS = Bounds(-40.0, -5.0, "LUFS")
+CEILING_DBTP = Bounds(-9.0, 0.0, "dBTP")
+INTENSITY = Bounds(0.0, 1.0)
+CONTAINERS = ("raw", "wav")
+#: Largest chunk a caller may ask for: 256 Ki frames of stereo f32 is 2 MiB, well under the
+#: 4 MiB default receive limit of gRPC clients.
+MAX_CHUNK_FRAMES = 262_144
+MAX_FINGERPRINT_TIMEOUT_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class MasterRequest:
+    path: str | None = None
+    content: bytes | None = None
+    target_lufs: float = DEFAULT_TARGET_LUFS
+    true_peak_ceiling_dbtp: float = DEFAULT_CEILING_DBTP
+    intensity: float = DEFAULT_INTENSITY
+    encoding: str = "s16"
+    container: str = "raw"
+    start_s: float = 0.0
+    chunk_frames: int = 0  # 0 = the server default
+    fingerprint_timeout_ms: int | None = None  # None = the server default
+
+
+def validate(request: MasterRequest) -> None:
+    """Every parameter against its allowed range. (Which track, and whether ``start_s`` lies
+    inside it, is known only once the track is open: ``check_seek``.)"""
+    TARGET_LUFS.check("target_lufs", request.target_lufs)
+    CEILING_DBTP.check("true_peak_ceiling_dbtp", request.true_peak_ceiling_dbtp)
+    INTENSITY.check("intensity", request.intensity)
+    if request.encoding not in ENCODINGS:
+        raise InvalidArgument(f"encoding must be one of {', '.join(ENCODINGS)}")
+    if request.container not in CONTAINERS:
+        raise InvalidArgument(f"container must be one of {', '.join(CONTAINERS)}")
+    if not (math.isfinite(request.start_s) and request.start_s >= 0.0):
+        raise InvalidArgument(f"start_s must be 0 or more seconds, not {request.start_s:g}")
+    if not 0 <= request.chunk_frames <= MAX_CHUNK_FRAMES:
+        raise InvalidArgument(f"chunk_frames must be between 0 (server default) and "
+                              f"{MAX_CHUNK_FRAMES}, not {request.chunk_frames}")
+    timeout = request.fingerprint_timeout_ms
+    if timeout is not None and not 0 <= timeout <= MAX_FINGERPRINT_TIMEOUT_MS:
+        raise InvalidArgument(f"fingerprint_timeout_ms must be between 0 and "
+                              f"{MAX_FINGERPRINT_TIMEOUT_MS} ms, not {timeout}")
+
+
+def check_seek(start_s: float, sample_rate: int, frames: int) -> int:
+    """The frame ``start_s`` lands on; OUT_OF_RANGE (naming the duration) unless it lies inside
+    the track (SPEC section 3)."""
+    start_frame = round(start_s * sample_rate)
+    if start_frame >= frames:
+        raise SeekOutOfRange(f"start_s {start_s:g} s is at or beyond the end of the track "
+                             f"(duration {frames / sample_rate:.3f} s)")
+    return start_frame
