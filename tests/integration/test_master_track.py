@@ -20,8 +20,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mastering_service.engine import RenderOptions, decode_pcm, open_render
-from mastering_service.lwrp import Category, MasteringPlan, plan_mastering
+from mastering_service.chain.encoding import decode_pcm
+from mastering_service.engine import RenderOptions, open_render
+from mastering_service.lwrp import plan_mastering
+from mastering_service.plan import Category, MasteringPlan
 from shared.fingerprint import FINGERPRINT_FIELDS, Fingerprint
 from shared.proto.fingerprint.v1 import fingerprint_pb2 as fp_pb
 from shared.proto.mastering.v1 import mastering_pb2 as pb

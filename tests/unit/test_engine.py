@@ -9,15 +9,16 @@ import pytest
 import soundfile as sf
 
 from mastering_service.chain import build_chain
+from mastering_service.chain.encoding import decode_pcm
 from mastering_service.engine import (
     PREROLL_S,
     RenderOptions,
     RenderStream,
-    decode_pcm,
     open_render,
     render_to_wav,
 )
-from mastering_service.lwrp import Category, MasteringPlan, plan_mastering
+from mastering_service.lwrp import plan_mastering
+from mastering_service.plan import Category, MasteringPlan
 from shared.errors import SeekOutOfRange, UnsupportedAudio
 from shared.fingerprint import Fingerprint
 from shared.loudness import LoudnessMeter
