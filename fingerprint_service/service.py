@@ -16,7 +16,6 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 import structlog
@@ -26,7 +25,7 @@ from fingerprint_service.store import FingerprintStore
 from fingerprint_service.workers import compute, make_worker_pool, warm_up
 from shared.config import Config
 from shared.errors import InvalidArgument, LimitExceeded, NotCached
-from shared.fingerprint import ALGORITHM_VERSION, Fingerprint, TrackInfo
+from shared.fingerprint import ALGORITHM_VERSION, Fingerprint, FingerprintSource, TrackInfo
 from shared.tracks import LocalTrack, resolve_track
 
 log = structlog.get_logger(__name__)
@@ -34,17 +33,11 @@ log = structlog.get_logger(__name__)
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
-class Source(StrEnum):
-    DATABASE = "DATABASE"
-    SIDECAR = "SIDECAR"
-    COMPUTED = "COMPUTED"
-
-
 @dataclass(frozen=True, slots=True)
 class FingerprintResult:
     fingerprint: Fingerprint
     info: TrackInfo
-    source: Source
+    source: FingerprintSource
     compute_ms: float
     algorithm_version: int = ALGORITHM_VERSION
 
@@ -99,8 +92,9 @@ class FingerprintService:
             stored = await asyncio.to_thread(self._store.lookup_hash, content_sha256)
             if stored is not None:
                 await asyncio.to_thread(self._remember_path, track, content_sha256)
-                return FingerprintResult(stored.fingerprint, stored.info, Source.DATABASE,
-                                         stored.compute_ms, stored.algorithm_version)
+                return FingerprintResult(stored.fingerprint, stored.info,
+                                         FingerprintSource.DATABASE, stored.compute_ms,
+                                         stored.algorithm_version)
         if cached_only:
             raise NotCached(f"no cached fingerprint for {track.describe()}")
         return await self._computed(track, content_sha256, force=force_recompute)
@@ -112,7 +106,7 @@ class FingerprintService:
         stored = await asyncio.to_thread(self._store.lookup_hash, digest)
         if stored is None:
             raise NotCached(f"no cached fingerprint for content {digest}")
-        return FingerprintResult(stored.fingerprint, stored.info, Source.DATABASE,
+        return FingerprintResult(stored.fingerprint, stored.info, FingerprintSource.DATABASE,
                                  stored.compute_ms, stored.algorithm_version)
 
     def _resolve(self, query: TrackQuery, force_recompute: bool
@@ -129,7 +123,7 @@ class FingerprintService:
             return None
         stored = self._store.lookup_path(track.relative_path, track.size, track.mtime_ns)
         if stored is not None:
-            return FingerprintResult(stored.fingerprint, stored.info, Source.DATABASE,
+            return FingerprintResult(stored.fingerprint, stored.info, FingerprintSource.DATABASE,
                                      stored.compute_ms, stored.algorithm_version)
         assert isinstance(track.source, Path)
         sidecar = read_sidecar(track.source, track.size, track.mtime_ns, ALGORITHM_VERSION)
@@ -138,7 +132,7 @@ class FingerprintService:
         fingerprint, info = sidecar
         self._store.save(fingerprint, info, compute_ms=0.0,
                          path=(track.relative_path, track.size, track.mtime_ns))
-        return FingerprintResult(fingerprint, info, Source.SIDECAR, 0.0)
+        return FingerprintResult(fingerprint, info, FingerprintSource.SIDECAR, 0.0)
 
     def _remember_path(self, track: LocalTrack, content_sha256: str) -> None:
         if track.relative_path is not None and track.mtime_ns is not None:
@@ -186,5 +180,5 @@ class FingerprintService:
             await asyncio.to_thread(write_sidecar, track.source, fingerprint, info, track.size,
                                     track.mtime_ns, ALGORITHM_VERSION)
         log.info("fingerprint_computed", track=track.describe(), compute_ms=round(compute_ms, 1))
-        return FingerprintResult(fingerprint, info, Source.COMPUTED, compute_ms)
+        return FingerprintResult(fingerprint, info, FingerprintSource.COMPUTED, compute_ms)
 

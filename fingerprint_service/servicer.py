@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import grpc
 
-from fingerprint_service.service import FingerprintResult, FingerprintService, Source, TrackQuery
+from fingerprint_service.service import FingerprintResult, FingerprintService, TrackQuery
 from shared.errors import InvalidArgument
-from shared.fingerprint import FINGERPRINT_FIELDS
+from shared.fingerprint import FINGERPRINT_FIELDS, FingerprintSource
 from shared.grpc_runtime import annotate
 from shared.proto.fingerprint.v1 import fingerprint_pb2 as pb
 from shared.proto.fingerprint.v1 import fingerprint_pb2_grpc as pb_grpc
 
 _SOURCE_TO_PB = {
-    Source.DATABASE: pb.DATABASE,
-    Source.SIDECAR: pb.SIDECAR,
-    Source.COMPUTED: pb.COMPUTED,
+    FingerprintSource.DATABASE: pb.DATABASE,
+    FingerprintSource.SIDECAR: pb.SIDECAR,
+    FingerprintSource.COMPUTED: pb.COMPUTED,
 }
 
 
