@@ -22,6 +22,7 @@ import soundfile as sf
 
 from mastering_service.chain.encoding import decode_pcm
 from mastering_service.engine import RenderOptions, open_render
+from mastering_service.fp_client import DEADLINE_MARGIN_S
 from mastering_service.lwrp import plan_mastering
 from mastering_service.plan import Category, MasteringPlan
 from shared.fingerprint import FINGERPRINT_FIELDS, Fingerprint
@@ -54,6 +55,9 @@ TRUE_PEAK_TOLERANCE_DB = 0.1
 #: How closely the summary's own loudness must agree with ffmpeg's reading of the same bytes.
 SUMMARY_VS_FFMPEG_LU = 0.2
 CONCURRENT_PLAYS = 8
+#: How far a server-side duration may exceed the client's view of the same span (clock reads
+#: on either side of a loopback hop).
+CLOCK_SLACK_S = 0.05
 
 
 def request(path: str, **fields: Any) -> pb.MasterTrackRequest:
@@ -214,6 +218,39 @@ def test_scenario_c_prime_hung_service_falls_back_within_timeout(tmp_path: Path)
     assert_complete(stream)
 
 
+def test_scenario_c_prime_short_caller_deadline_bounds_the_fingerprint_wait(
+        tmp_path: Path) -> None:
+    """SPEC section 5: the fingerprint call's timeout is min(fingerprint_timeout_ms, the caller's
+    remaining time − margin), so a short caller deadline is kept even with a patient timeout."""
+    caller_deadline_s = 3.0
+    with SilentListener() as hung, mastering_stack(
+            tmp_path, fingerprint=False, fingerprint_target=f"127.0.0.1:{hung.port}") as servers:
+        track = write_track(servers.media, "scenario-c-prime-deadline.wav", duration_s=1.0)
+        started = time.monotonic()
+        call = servers.mastering_stub().MasterTrack(
+            request(track, fingerprint_timeout_ms=PATIENT_TIMEOUT_MS), timeout=caller_deadline_s)
+        to_header = math.inf
+        responses = []
+        try:
+            for response in call:
+                if response.WhichOneof("event") == "header":
+                    to_header = time.monotonic() - started
+                responses.append(response)
+        except grpc.RpcError as error:
+            # The caller's deadline covers the whole stream: it may end the stream after the
+            # header, never before it.
+            assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED, error
+        assert hung.accepted, "the mastering service never connected to the hung listener"
+    stream = split_stream(responses)
+    assert to_header < caller_deadline_s, "the header must arrive within the caller's deadline"
+    assert source_of(stream) == "FALLBACK"
+    assert reason_of(stream) == "DEADLINE_EXCEEDED"
+    # It waited for the fingerprint about as long as the caller allowed, not less.
+    assert to_header >= caller_deadline_s - DEADLINE_MARGIN_S - 0.5
+    if stream.summaries:
+        assert_complete(stream)
+
+
 def test_scenario_c_prime_slow_computation_falls_back_then_is_cached(
         stack: Stack, stub: Any, pool: GatedPool) -> None:
     track = write_track(stack.media, "scenario-c-prime-slow.wav")
@@ -313,7 +350,9 @@ def test_announced_plan_is_the_lwrp_plan_of_the_cached_fingerprint(
 
 def test_stream_is_one_header_gapless_chunks_one_summary(stack: Stack, stub: Any) -> None:
     track = write_track(stack.media, "shape.wav")
-    stream = master(stub, request(track))
+    started = time.monotonic()
+    _, to_first_chunk_s, stream = header_then_rest(stub, request(track))
+    call_s = time.monotonic() - started
     assert stream.kinds[0] == "header"
     assert stream.kinds[-1] == "summary"
     assert set(stream.kinds[1:-1]) == {"chunk"}
@@ -338,8 +377,12 @@ def test_stream_is_one_header_gapless_chunks_one_summary(stack: Stack, stub: Any
     assert len(stream.chunks[0].pcm) // frame_bytes <= FIRST_CHUNK_FRAMES
     assert expected_start == header.total_frames
     assert stream.summary.frames_sent == header.total_frames
-    assert stream.summary.first_chunk_ms > 0.0
-    assert stream.summary.processing_ms >= stream.summary.first_chunk_ms
+    # The server's own timings: the first chunk is part of the processing, and neither can
+    # exceed what the client saw from its call to that chunk and to the end of the stream.
+    summary = stream.summary
+    assert 0.0 < summary.first_chunk_ms <= summary.processing_ms
+    assert summary.first_chunk_ms / 1000.0 <= to_first_chunk_s + CLOCK_SLACK_S
+    assert summary.processing_ms / 1000.0 <= call_s + CLOCK_SLACK_S
 
 
 def test_summary_loudness_and_true_peak_keep_to_the_plan(
@@ -400,7 +443,13 @@ def test_every_encoding_has_the_right_bytes_per_frame(
         assert len(chunk.pcm) % frame_bytes == 0
     values = decode_pcm(stream.pcm, ENCODING_NAMES[encoding], header.channels)
     assert np.isfinite(values).all()
-    assert np.abs(values).max() <= 1.0
+    # Audio, not silence, and no sample above the true-peak ceiling (sample peak ≤ true peak).
+    peak_dbfs = 20 * math.log10(float(np.abs(values).max()))
+    assert -30.0 < peak_dbfs <= header.plan.true_peak_ceiling_dbtp + TRUE_PEAK_TOLERANCE_DB
+    if encoding == pb.PCM_S24LE:
+        # Full 24-bit words, not 16-bit samples padded with a zero byte.
+        low_bytes = np.frombuffer(stream.pcm, dtype=np.uint8)[0::3]
+        assert np.count_nonzero(low_bytes) > low_bytes.size // 2
     if encoding == pb.PCM_F32LE:
         raw = np.frombuffer(stream.pcm, dtype="<f4")
         assert np.isfinite(raw).all() and raw.min() >= -1.0 and raw.max() <= 1.0

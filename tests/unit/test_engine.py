@@ -9,7 +9,12 @@ import pytest
 import soundfile as sf
 
 from mastering_service.chain import build_chain
-from mastering_service.chain.encoding import decode_pcm
+from mastering_service.chain.encoding import (
+    S16_SCALE,
+    SILENCE_THRESHOLD,
+    decode_pcm,
+    tpdf_dither_lsb,
+)
 from mastering_service.engine import (
     PREROLL_S,
     RenderOptions,
@@ -19,12 +24,17 @@ from mastering_service.engine import (
 )
 from mastering_service.lwrp import plan_mastering
 from mastering_service.plan import Category, MasteringPlan
+from shared.audio import AudioReader
 from shared.errors import SeekOutOfRange, UnsupportedAudio
 from shared.fingerprint import Fingerprint
 from shared.loudness import LoudnessMeter
-from tests.signals import music_like, sine, write_wav
+from tests.signals import ffmpeg_ebur128, music_like, sine, write_wav
 
 RATE = 44_100
+#: SPEC section 6: integrated loudness within ±0.5 LU of the effective target, true peak at
+#: most 0.1 dB over the ceiling, as ffmpeg's ebur128 filter measures them.
+LOUDNESS_TOLERANCE_LU = 0.5
+TRUE_PEAK_TOLERANCE_DB = 0.1
 
 
 def busy_fingerprint(**overrides: float) -> Fingerprint:
@@ -235,7 +245,8 @@ def test_mono_stays_mono(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("rate", [8_000, 44_100, 48_000, 96_000, 192_000])
-def test_any_sample_rate_8_to_192_khz(tmp_path: Path, rate: int) -> None:
+def test_any_sample_rate_8_to_192_khz(tmp_path: Path, rate: int, ffmpeg: str) -> None:
+    """Judged by ffmpeg's meter, as the 44.1 kHz compliance tests are (SPEC section 6)."""
     signal = music_like(4.0, rate, level_dbfs=-10.0) * 0.5
     path = write_wav(tmp_path / f"{rate}.wav", signal, rate)
     meter = LoudnessMeter(rate, 2)
@@ -249,8 +260,11 @@ def test_any_sample_rate_8_to_192_khz(tmp_path: Path, rate: int) -> None:
         summary = stream.summary()
     assert out.shape == signal.shape
     assert np.all(np.isfinite(out))
-    assert summary.output_true_peak_dbtp <= plan.true_peak_ceiling_dbtp + 0.1
-    assert abs(summary.output_lufs - plan.effective_target_lufs) <= 1.0
+    rendered = write_wav(tmp_path / f"{rate}-mastered.wav", out, rate, subtype="FLOAT")
+    judged = ffmpeg_ebur128(rendered)
+    assert abs(judged.integrated_lufs - plan.effective_target_lufs) <= LOUDNESS_TOLERANCE_LU
+    assert judged.true_peak_dbtp <= plan.true_peak_ceiling_dbtp + TRUE_PEAK_TOLERANCE_DB
+    assert summary.output_true_peak_dbtp <= plan.true_peak_ceiling_dbtp + TRUE_PEAK_TOLERANCE_DB
 
 
 def test_start_beyond_the_end_is_seek_out_of_range(one_second: Path) -> None:
@@ -294,6 +308,42 @@ def test_dither_is_a_function_of_seed_and_frame(one_second: Path) -> None:
     assert first == again and first != other
 
 
+def test_seeked_s16_dither_is_indexed_by_absolute_frame(ten_seconds: Path) -> None:
+    """A seeked s16 render is quantised with the dither of the absolute frame index, not of the
+    output position. The f32 render of the same seek carries the same chain output (encoding
+    never feeds back into the chain), so each s16 sample must be rint(32768·x + d) with d the
+    dither of its absolute frame: exactly that wherever float32's rounding of x cannot move the
+    result across a rounding boundary, and within half an LSB of 32768·x + d everywhere."""
+    plan, seed, start_s = quiet_plan(), 12_345, 4.5
+    start_frame = round(start_s * RATE)
+    s16, _ = render_bytes(ten_seconds, plan, encoding="s16", start_s=start_s, dither_seed=seed)
+    f32, _ = render_bytes(ten_seconds, plan, encoding="f32", start_s=start_s, dither_seed=seed)
+    sent = np.frombuffer(s16, dtype="<i2").reshape(-1, 2).astype(np.float64)
+    scaled = np.frombuffer(f32, dtype="<f4").reshape(-1, 2).astype(np.float64) * S16_SCALE
+    assert np.abs(scaled).max() < S16_SCALE - 1.0, "no clipping: every sample can be predicted"
+    frames = sent.shape[0]
+
+    def dither(first_frame: int) -> np.ndarray:
+        d = tpdf_dither_lsb(seed, first_frame, frames, 2)
+        d[np.abs(scaled) < SILENCE_THRESHOLD * S16_SCALE] = 0.0
+        return d
+
+    # float32 keeps 24 bits: |x − float32(x)| ≤ 2⁻²⁴·|x|, i.e. this many LSB after scaling.
+    float32_error_lsb = np.abs(scaled) * 2.0**-24 + 1e-9
+    for first_frame, must_match in ((start_frame, True), (0, False)):
+        target = scaled + dither(first_frame)
+        unambiguous = np.abs(np.abs(target - np.floor(target)) - 0.5) > float32_error_lsb
+        exact = sent[unambiguous] == np.rint(target[unambiguous])
+        within_half_lsb = np.abs(sent - target) <= 0.5 + float32_error_lsb
+        if must_match:
+            assert unambiguous.mean() > 0.99
+            assert exact.all(), f"{np.count_nonzero(~exact)} samples differ"
+            assert within_half_lsb.all()
+        else:
+            # The output-position dither is a different sequence: the test can tell them apart.
+            assert exact.mean() < 0.9 and not within_half_lsb.all()
+
+
 def test_render_to_wav_writes_a_readable_file(tmp_path: Path, one_second: Path) -> None:
     out = tmp_path / "out.wav"
     progress: list[int] = []
@@ -304,13 +354,26 @@ def test_render_to_wav_writes_a_readable_file(tmp_path: Path, one_second: Path) 
     assert summary.frames_sent == data.shape[0] and progress[-1] == data.shape[0]
 
 
-def test_a_stream_iterates_once_and_closes_its_reader(one_second: Path) -> None:
+def test_a_stream_iterates_once_and_closes_its_reader(
+    one_second: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[AudioReader] = []
+    close_reader = AudioReader.close
+
+    def recording_close(reader: AudioReader) -> None:
+        closed.append(reader)
+        close_reader(reader)
+
+    monkeypatch.setattr(AudioReader, "close", recording_close)
     stream: RenderStream = open_render(one_second, quiet_plan(), RenderOptions())
     next(iter(stream))
     with pytest.raises(RuntimeError):
         iter(stream)
+    assert not closed, "the reader is closed only when the stream is"
     stream.close()
+    assert len(closed) == 1, "close() closes the stream's reader"
     stream.close()
+    assert len(closed) == 1, "a second close() is a no-op"
 
 
 def test_quiet_sine_input_reaches_its_target(tmp_path: Path) -> None:
