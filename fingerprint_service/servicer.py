@@ -35,17 +35,7 @@ def response_to_pb(result: FingerprintResult) -> pb.GetFingerprintResponse:
     info = result.info
     return pb.GetFingerprintResponse(
         fingerprint=pb.Fingerprint(**{name: getattr(fp, name) for name in FINGERPRINT_FIELDS}),
-        track_info=pb.TrackInfo(
-            duration_s=info.duration_s,
-            sample_rate=info.sample_rate,
-            channels=info.channels,
-            frames=info.frames,
-            content_sha256=info.content_sha256,
-            sample_peak_dbfs=info.sample_peak_dbfs,
-            true_peak_dbtp=info.true_peak_dbtp,
-            loudness_range_lu=info.loudness_range_lu,
-            codec=info.codec,
-        ),
+        track_info=pb.TrackInfo(**info.to_dict()),
         algorithm_version=result.algorithm_version,
         source=_SOURCE_TO_PB[result.source],
         compute_ms=result.compute_ms,

@@ -476,19 +476,11 @@ class FingerprintStore:
         and a stored NaN would poison every later play of the track.
         """
         row = {
-            "content_sha256": info.content_sha256,
+            **info.to_dict(),  # one typed column per TrackInfo field
             "algorithm_version": self._algorithm_version,
             "features_json": json.dumps(
                 fingerprint.to_dict(), allow_nan=False, separators=(",", ":")
             ),
-            "duration_s": info.duration_s,
-            "sample_rate": info.sample_rate,
-            "channels": info.channels,
-            "frames": info.frames,
-            "sample_peak_dbfs": info.sample_peak_dbfs,
-            "true_peak_dbtp": info.true_peak_dbtp,
-            "loudness_range_lu": info.loudness_range_lu,
-            "codec": info.codec,
             "computed_at": datetime.now(UTC).replace(tzinfo=None),
             "compute_ms": compute_ms,
         }

@@ -21,6 +21,7 @@ from mastering_service.plan import FallbackReason
 from shared.fingerprint import (
     ALGORITHM_VERSION,
     FINGERPRINT_FIELDS,
+    TRACK_INFO_FIELDS,
     Fingerprint,
     FingerprintSource,
     TrackInfo,
@@ -68,12 +69,7 @@ def _from_pb(response: pb.GetFingerprintResponse) -> FetchedFingerprint:
     info = response.track_info
     return FetchedFingerprint(
         fingerprint=Fingerprint(**{name: float(getattr(fp, name)) for name in FINGERPRINT_FIELDS}),
-        info=TrackInfo(
-            duration_s=info.duration_s, sample_rate=info.sample_rate, channels=info.channels,
-            frames=info.frames, content_sha256=info.content_sha256,
-            sample_peak_dbfs=info.sample_peak_dbfs, true_peak_dbtp=info.true_peak_dbtp,
-            loudness_range_lu=info.loudness_range_lu, codec=info.codec,
-        ),
+        info=TrackInfo(**{name: getattr(info, name) for name in TRACK_INFO_FIELDS}),
         source=FingerprintSource(pb.FingerprintSource.Name(response.source)),
     )
 

@@ -93,20 +93,14 @@ class TrackInfo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrackInfo:
-        return cls(
-            duration_s=float(data["duration_s"]),
-            sample_rate=int(data["sample_rate"]),
-            channels=int(data["channels"]),
-            frames=int(data["frames"]),
-            content_sha256=str(data["content_sha256"]),
-            sample_peak_dbfs=float(data["sample_peak_dbfs"]),
-            true_peak_dbtp=float(data["true_peak_dbtp"]),
-            loudness_range_lu=float(data["loudness_range_lu"]),
-            codec=str(data["codec"]),
-        )
+        return cls(**{f.name: _FIELD_TYPES[str(f.type)](data[f.name]) for f in fields(cls)})
 
+
+#: How a stored or received value becomes each TrackInfo field's type (annotations are strings).
+_FIELD_TYPES: dict[str, Any] = {"float": float, "int": int, "str": str}
 
 FINGERPRINT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Fingerprint))
+TRACK_INFO_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(TrackInfo))
 
 #: Inclusive value range of every dimension (None = unbounded on that side). The property and
 #: corpus tests check every computed fingerprint against this table.
