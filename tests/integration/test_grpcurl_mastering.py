@@ -8,17 +8,25 @@ import base64
 import json
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mastering_service.chain.encoding import decode_pcm
+from shared.proto.mastering.v1 import mastering_pb2
+from tests.integration.mastering_harness import split_stream
 from tests.integration.test_grpcurl import grpcurl_binary
 from tests.servers import Stack, mastering_stack
-from tests.signals import sine, write_wav
+from tests.signals import ffmpeg_ebur128, sine, write_wav
 
 RATE_HZ = 44_100
 TONE_S = 2.0
 GRPCURL_TIMEOUT_S = 120.0
+#: SPEC section 6 tolerances, and how closely the summary agrees with ffmpeg on the same PCM.
+LOUDNESS_TOLERANCE_LU = 0.5
+TRUE_PEAK_TOLERANCE_DB = 0.1
+SUMMARY_VS_FFMPEG_LU = 0.2
 
 
 def grpcurl(port: int, *command: str, flags: tuple[str, ...] = ()) -> str:
@@ -66,7 +74,8 @@ def test_grpcurl_lists_and_describes_the_mastering_service(stack: Stack) -> None
         assert field in request_type
 
 
-def test_grpcurl_master_track_prints_header_chunks_and_summary(stack: Stack) -> None:
+def test_grpcurl_master_track_prints_header_chunks_and_summary(
+        stack: Stack, tmp_path: Path, ffmpeg: str) -> None:
     body = json.dumps({"track": {"path": "tone.wav"}, "chunk_frames": 4096})
     messages = json_messages(grpcurl(stack.mastering_port,
                                      "mastering.v1.MasteringService/MasterTrack",
@@ -84,4 +93,20 @@ def test_grpcurl_master_track_prints_header_chunks_and_summary(stack: Stack) -> 
     pcm = b"".join(base64.b64decode(c["pcm"]) for c in chunks)
     assert len(pcm) == total_frames * 2 * 2
     assert int(summary["frames_sent"]) == total_frames
-    assert "output_lufs" in summary and "output_true_peak_dbtp" in summary
+    # The printed numbers are the stream's: the summary reads what ffmpeg reads in the PCM, and
+    # both keep to the announced plan (SPEC section 6).
+    plan = header["plan"]
+    streamed = tmp_path / "streamed.wav"
+    write_wav(streamed, decode_pcm(pcm, "s16", 2), RATE_HZ, subtype="PCM_16")
+    judged = ffmpeg_ebur128(streamed)
+    assert summary["output_lufs"] == pytest.approx(judged.integrated_lufs,
+                                                   abs=SUMMARY_VS_FFMPEG_LU)
+    assert abs(judged.integrated_lufs - plan["effective_target_lufs"]) <= LOUDNESS_TOLERANCE_LU
+    ceiling = plan["true_peak_ceiling_dbtp"]
+    assert judged.true_peak_dbtp <= ceiling + TRUE_PEAK_TOLERANCE_DB
+    assert summary["output_true_peak_dbtp"] <= ceiling + TRUE_PEAK_TOLERANCE_DB
+    # And the bytes are the ones a gRPC client gets for the same request.
+    request = mastering_pb2.MasterTrackRequest(track=mastering_pb2.TrackRef(path="tone.wav"),
+                                               chunk_frames=4096)
+    direct = split_stream(stack.mastering_stub().MasterTrack(request, timeout=GRPCURL_TIMEOUT_S))
+    assert direct.pcm == pcm
