@@ -21,6 +21,7 @@ from fingerprint_service.features.spectral import SpectrumAccumulator
 from fingerprint_service.features.stereo import StereoAccumulator
 from fingerprint_service.features.tonal import ChromaAccumulator, HarmonicAccumulator
 from shared.audio import DEFAULT_BLOCK_FRAMES, open_audio
+from shared.blocks import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ, channel_mean
 from shared.errors import UnsupportedAudio
 from shared.fingerprint import ALGORITHM_VERSION, Fingerprint, TrackInfo
 from shared.hashing import sha256_bytes, sha256_file
@@ -29,19 +30,6 @@ from shared.loudness import LoudnessMeter
 
 #: The fingerprint service accepts up to 7.1 (SPEC section 3).
 MAX_CHANNELS = 8
-#: Sample rates the analysis (and the loudness meter's filters) are designed for.
-MIN_SAMPLE_RATE_HZ = 8_000
-MAX_SAMPLE_RATE_HZ = 192_000
-
-
-def mono_mix(block: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Mean of the channels of a ``(n, channels)`` block (column sums: faster than a row mean)."""
-    mono = block[:, 0].copy()
-    for channel in range(1, block.shape[1]):
-        mono += block[:, channel]
-    if block.shape[1] > 1:
-        mono *= 1.0 / block.shape[1]
-    return mono
 
 
 class FingerprintAnalyzer:
@@ -69,7 +57,7 @@ class FingerprintAnalyzer:
         self.loudness.feed(block)
         self.levels.feed(block)
         self.stereo.update(block)
-        for batch in self.framer.feed(mono_mix(block)):
+        for batch in self.framer.feed(channel_mean(block)):
             self._analyse(batch)
 
     def _analyse(self, batch: SpectralFrames) -> None:

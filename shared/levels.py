@@ -24,14 +24,15 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.loudness import (
-    LEVEL_FLOOR_DB,
+from shared.blocks import (
     FloatArray,
     FrameAccumulator,
     as_block,
     channel_abs_max,
+    columnwise,
     weighted_power,
 )
+from shared.loudness import LEVEL_FLOOR_DB
 
 #: A 100 ms frame whose RMS is below this is silent (SPEC section 4).
 SILENCE_DBFS = -60.0
@@ -61,19 +62,18 @@ class LevelMeter:
         self._frames = FrameAccumulator(sample_rate, sum_columns=2, max_columns=1)
         self._power_weights = np.full(channels, 1.0 / channels)
 
+    def _scaled(self, channel: FloatArray) -> FloatArray:
+        """One channel's share of the mono mix: each is scaled before the sum."""
+        return channel * (1.0 / self.channels)
+
     def feed(self, block: NDArray[np.float64]) -> None:
         x = as_block(block, self.channels)
         if x.shape[0] == 0:
             return
-        per_channel = 1.0 / self.channels
-        mono = x[:, 0] * per_channel if self.channels > 1 else x[:, 0]
-        for c in range(1, self.channels):
-            mono += x[:, c] * per_channel
+        mono = columnwise(np.add, x, self._scaled) if self.channels > 1 else x[:, 0]
         squares = np.empty((x.shape[0], 2))
         squares[:, _MONO_SQUARES] = mono * mono
-        squares[:, _CHANNEL_SQUARES] = weighted_power(
-            [x[:, c] for c in range(self.channels)], self._power_weights
-        )
+        squares[:, _CHANNEL_SQUARES] = weighted_power(x.T, self._power_weights)
         self._frames.add(squares, channel_abs_max(x)[:, None])
 
     # per-frame arrays ---------------------------------------------------------------------------

@@ -3,9 +3,9 @@
 A Hann window of about 46 ms, rounded up to the next power of two, with a 50 % hop, at the
 track's native rate. Frame ``i`` covers samples ``[i·hop, i·hop + n_fft)``; the last frames are
 completed with zeros, and even a track shorter than one window yields one frame. Frames
-straddle decode blocks: the framer keeps the unconsumed samples and always analyses frames in
-batches of the same size, so every number it produces is independent of how the decoder split
-the audio.
+straddle decode blocks: the framer analyses frames in batches of the same size aligned to the
+start of the track (the cells of a ``shared.blocks.GridBuffer``, which carries the unconsumed
+samples), so every number it produces is independent of how the decoder split the audio.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 import scipy.fft
 from numpy.typing import NDArray
 
+from shared.blocks import GridBuffer
 from shared.fingerprint import BAND_EDGES_HZ, BAND_TOP_HZ
 from shared.levels import SILENCE_DBFS
 
@@ -138,67 +139,49 @@ def log_power(power: Float32Array) -> Float32Array:
 class StftFramer:
     """Cuts a stream of mono samples into analysed frame batches; state carried across feeds.
 
-    Samples wait in one reusable float32 buffer; after each batch only the unconsumed tail
-    (less than a batch) moves to its start.
+    A batch of ``frames_per_batch`` frames advances ``frames_per_batch · hop`` samples and reads
+    ``n_fft − hop`` more: batches are the overlapping cells of a float32 ``GridBuffer``.
     """
 
     def __init__(self, sample_rate: int, *, frames_per_batch: int = FRAMES_PER_BATCH) -> None:
         self.config = stft_config(sample_rate)
         self._batch = frames_per_batch
         self._window = np.hanning(self.config.n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
-        self._buffer: Float32Array = np.zeros(2 * self._span(frames_per_batch), dtype=np.float32)
-        self._filled = 0
+        hop = self.config.hop
+        self._samples = GridBuffer(
+            frames_per_batch * hop, overlap_frames=self.config.n_fft - hop, dtype=np.float32
+        )
         self._next_frame = 0
-        self.total_samples = 0
+
+    @property
+    def total_samples(self) -> int:
+        """Samples fed so far."""
+        return self._samples.frames
 
     def _span(self, count: int) -> int:
         return (count - 1) * self.config.hop + self.config.n_fft
 
-    def _append(self, samples: FloatArray | Float32Array) -> None:
-        end = self._filled + samples.shape[0]
-        if end > self._buffer.shape[0]:
-            grown = np.zeros(max(end, 2 * self._buffer.shape[0]), dtype=np.float32)
-            grown[: self._filled] = self._buffer[: self._filled]
-            self._buffer = grown
-        self._buffer[self._filled : end] = samples
-        self._filled = end
-
     def feed(self, mono: FloatArray) -> list[SpectralFrames]:
         """Add mono samples; return every complete batch they finish (often none)."""
-        self.total_samples += int(mono.shape[0])
-        self._append(mono)
-        batches: list[SpectralFrames] = []
-        need = self._span(self._batch)
-        start = 0
-        while self._filled - start >= need:
-            batches.append(self._take(start, self._batch))
-            start += self._batch * self.config.hop
-        self._discard(start)
-        return batches
+        return [self._take(samples, self._batch) for samples in self._samples.push(mono)]
 
     def finish(self) -> list[SpectralFrames]:
         """Analyse the remaining frames, zero-padding the end. Call once, after the last feed."""
         remaining = self.config.frame_count(self.total_samples) - self._next_frame
+        held = self._samples.pending()
+        tail = np.zeros(max(held.shape[0], self._span(remaining)), dtype=np.float32)
+        tail[: held.shape[0]] = held
         batches: list[SpectralFrames] = []
+        start = 0
         while remaining > 0:
             count = min(self._batch, remaining)
-            shortfall = self._span(count) - self._filled
-            if shortfall > 0:
-                self._append(np.zeros(shortfall, dtype=np.float32))
-            batches.append(self._take(0, count))
-            self._discard(count * self.config.hop)
+            batches.append(self._take(tail[start : start + self._span(count)], count))
+            start += count * self.config.hop
             remaining -= count
         return batches
 
-    def _take(self, start: int, count: int) -> SpectralFrames:
-        samples = self._buffer[start : start + self._span(count)]
+    def _take(self, samples: Float32Array, count: int) -> SpectralFrames:
         power, rms = analyse_frames(samples, self.config, self._window, count)
         batch = SpectralFrames(power, log_power(power), rms, self._next_frame)
         self._next_frame += count
         return batch
-
-    def _discard(self, consumed: int) -> None:
-        if consumed:
-            rest = self._filled - consumed
-            self._buffer[:rest] = self._buffer[consumed : self._filled]
-            self._filled = rest

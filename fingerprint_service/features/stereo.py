@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fingerprint_service.features.frames import SILENCE_RMS
+from shared.blocks import GridBuffer
 
 FloatArray = NDArray[np.float64]
 
@@ -102,37 +103,34 @@ def phase_correlation(moments: PairMoments) -> float:
 class StereoAccumulator:
     """Moments of the first two channels over non-silent 100 ms chunks; mono input is ignored.
 
-    Chunks are aligned to the start of the track: a chunk split between two blocks is completed
-    from the next block, and only a partial chunk (< 100 ms) is ever copied and kept.
+    Chunks are aligned to the start of the track (``shared.blocks.GridBuffer``): a chunk split
+    between two blocks is completed from the next block and merged on its own, then the
+    block's whole chunks as one batch; a partial chunk (< 100 ms) is carried.
     """
 
     def __init__(self, sample_rate: int, channels: int) -> None:
         self.active = channels >= 2
         self.chunk = max(1, round(CHUNK_S * sample_rate))
         self.moments = PairMoments()
-        self._pending = np.zeros((0, 2))
+        self._chunks = GridBuffer(self.chunk, trailing_shape=(2,))
 
     def update(self, block: FloatArray) -> None:
         if not self.active or block.shape[0] == 0:
             return
-        pair = block[:, :2]
-        if self._pending.shape[0]:
-            head = pair[: self.chunk - self._pending.shape[0]]
-            self._pending = np.concatenate([self._pending, head])
-            if self._pending.shape[0] < self.chunk:
-                return
-            self._add_chunks(self._pending[None])
-            pair = pair[head.shape[0] :]
-        whole = pair.shape[0] // self.chunk
-        if whole:
-            self._add_chunks(pair[: whole * self.chunk].reshape(whole, self.chunk, 2))
-        self._pending = pair[whole * self.chunk :].copy()
+        straddling = self._chunks.held > 0
+        chunks = self._chunks.push(block[:, :2])
+        if straddling and chunks.shape[0]:
+            self._add_chunks(chunks[:1])
+            chunks = chunks[1:]
+        if chunks.shape[0]:
+            self._add_chunks(chunks)
 
     def finish(self) -> None:
         """Account for the last, partial chunk."""
-        if self._pending.shape[0]:
-            self._add_chunks(self._pending[None])
-        self._pending = np.zeros((0, 2))
+        pending = self._chunks.pending()
+        if pending.shape[0]:
+            self._add_chunks(pending[None])
+        self._chunks = GridBuffer(self.chunk, trailing_shape=(2,))
 
     def _add_chunks(self, chunks: FloatArray) -> None:
         """Merge the non-silent ones of ``(chunks, length, 2)`` samples into the moments."""

@@ -21,13 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
-from mastering_service.chain.stage import (
-    Block,
-    as_block,
-    check_channels,
-    check_finite,
-    columnwise,
-)
+from mastering_service.chain.stage import Block, as_block, check_channels, check_finite
+from shared.blocks import GridBuffer, channel_mean, columnwise
 from shared.loudness import k_weighting_sos
 
 #: Power floor of the detectors (−70 dB, the BS.1770 absolute gate): below it nothing is
@@ -47,7 +42,7 @@ def one_pole_cascade(
 
 def _mean_power(x: Block) -> NDArray[np.float64]:
     """Per-frame mean over channels of x² (the linked detector input)."""
-    return np.asarray(columnwise(np.add, x * x) * (1.0 / x.shape[1]), dtype=np.float64)
+    return channel_mean(x * x)
 
 
 #: Rate at which detector envelopes and gains are computed (about every 0.33 ms).
@@ -67,18 +62,15 @@ class ControlRate:
         self.frames_per_group = max(1, int(sample_rate / CONTROL_RATE_HZ))
         self.rate_hz = sample_rate / self.frames_per_group
         self._ramp = np.arange(1, self.frames_per_group + 1) / self.frames_per_group
-        self._pending = np.zeros(0)  # detector values of the group still being filled
+        self._groups = GridBuffer(self.frames_per_group)  # detector values, cut into groups
         self._offset = 0  # position, within its group, of the block's first frame
         self._last_gains = np.ones(2)  # gains of the last two completed groups
 
     def group_means(self, power: NDArray[np.float64]) -> NDArray[np.float64]:
         """Means of the groups these frames complete; the rest waits for the next block."""
-        d = self.frames_per_group
-        joined = np.concatenate([self._pending, power]) if self._pending.size else power
-        complete = joined.size // d * d
-        self._offset = self._pending.size
-        self._pending = joined[complete:].copy()
-        return columnwise(np.add, joined[:complete].reshape(-1, d)) * (1.0 / d)
+        self._offset = self._groups.held
+        groups = self._groups.push(power)
+        return columnwise(np.add, groups) * (1.0 / self.frames_per_group)
 
     def frame_gains(self, group_gains: NDArray[np.float64], frames: int) -> NDArray[np.float64]:
         """Per-frame gains for the ``frames`` given to the last ``group_means`` call."""
@@ -172,7 +164,7 @@ class TransientExpander:
         x = as_block(block, self.channels)
         if self.is_neutral or x.shape[0] == 0:
             return x.copy()
-        mid = columnwise(np.add, x) * (1.0 / self.channels)
+        mid = channel_mean(x)
         weighted, self._k_zi = signal.lfilter(self._k_b, self._k_a, mid, zi=self._k_zi)
         power = self._control.group_means(weighted * weighted)
         gains = self._group_gains(power) if power.size else power

@@ -1,7 +1,7 @@
 """Look-ahead true-peak limiter: the last float stage, the one that keeps every output under the
 ceiling.
 
-Detection runs on the 4× oversampled signal of ``shared.loudness.TruePeakDetector`` (the
+Detection runs on the 4× oversampled signal of ``shared.true_peak.TruePeakDetector`` (the
 project's one oversampler), channels linked. The gain is computed on short groups of frames
 (``GROUP_PERIOD_S``, about 0.13 ms): each group requires ``r = min(1, target / peak)`` for the
 largest oversampled peak among its frames, and that goes through three vectorised steps:
@@ -36,14 +36,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from mastering_service.chain.stage import (
-    Block,
-    as_block,
-    check_channels,
-    check_finite,
-    columnwise,
-)
-from shared.loudness import TruePeakDetector
+from mastering_service.chain.stage import Block, as_block, check_channels, check_finite
+from shared.blocks import GridBuffer, columnwise
+from shared.true_peak import TruePeakDetector
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -119,7 +114,8 @@ class TruePeakLimiter:
         self._ramp = np.arange(group) / group
 
         unity = np.int64(GAIN_SCALE)
-        self._pending_peaks = np.zeros(0)  # detector output of the group being filled
+        # Detector output, cut into gain groups aligned to absolute frame numbers.
+        self._groups = GridBuffer(group)
         self._release_u = np.int64(U_MAX)
         self._min_history = np.full(self._min_window - 1, unity, dtype=np.int64)
         self._average_history = np.full(self._average_window - 1, unity, dtype=np.int64)
@@ -155,16 +151,14 @@ class TruePeakLimiter:
 
     def _add_gains(self, peaks: FloatArray) -> None:
         """Append the per-frame gains that the groups completed by these peaks make known."""
-        joined = np.concatenate([self._pending_peaks, peaks]) if self._pending_peaks.size else peaks
-        complete = joined.size // self._group * self._group
-        self._pending_peaks = joined[complete:].copy()
-        if complete == 0:
+        groups = self._groups.push(peaks)
+        if groups.shape[0] == 0:
             return
-        if self._at_rest and bool(joined[:complete].max() <= self._target_peak):
+        if self._at_rest and bool(groups.max() <= self._target_peak):
             # Nothing to reduce and nothing being released: every gain is exactly 1.
-            self._gains = np.concatenate([self._gains, np.ones(complete)])
+            self._gains = np.concatenate([self._gains, np.ones(groups.size)])
             return
-        group_peaks = columnwise(np.maximum, joined[:complete].reshape(-1, self._group))
+        group_peaks = columnwise(np.maximum, groups)
         released = self._release(self._required_u(group_peaks))
         smoothed = self._moving_average(self._running_min(self._u_to_gain(released)))
         points = np.concatenate([[self._last_group_gain], smoothed])

@@ -46,16 +46,6 @@ def check_channels(channels: int) -> int:
     return channels
 
 
-def columnwise(combine: np.ufunc, rows: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``combine`` (e.g. ``np.add``, ``np.maximum``) across the columns of each row, one column at
-    a time: numpy reduces a short last axis slowly, and a fixed left-to-right order gives the
-    same bits for the same row wherever it sits in memory."""
-    out = rows[:, 0].copy()
-    for column in range(1, rows.shape[1]):
-        combine(out, rows[:, column], out=out)
-    return out
-
-
 def as_block(block: NDArray[np.float64], channels: int) -> Block:
     """``block`` as a float64 ``(frames, channels)`` array, or ValueError on the wrong shape."""
     array = np.asarray(block, dtype=np.float64)

@@ -10,14 +10,13 @@ import pytest
 from scipy import signal
 
 from shared.loudness import (
-    Interpolator,
     LoudnessMeter,
-    TruePeakDetector,
     channel_weights,
     integrated_loudness,
     k_weighting_oversampling,
     k_weighting_sos,
 )
+from shared.true_peak import Interpolator, TruePeakDetector
 from tests.signals import Signal, music_like, sine, white_noise
 
 ALL_RATES = [8_000, 11_025, 16_000, 22_050, 32_000, 44_100, 48_000, 88_200, 96_000, 192_000]
@@ -211,7 +210,7 @@ def test_true_peak_detector_is_bit_identical_for_any_split() -> None:
 def test_true_peak_detector_matches_its_definition(factor: int) -> None:
     """Against a per-frame loop over the interpolation filter: for each frame interval, the
     largest |x| over channels and over the ``factor`` points of the band-limited reconstruction."""
-    from shared.loudness import TRUE_PEAK_BAND, _interpolation_matrix
+    from shared.true_peak import TRUE_PEAK_BAND, _interpolation_matrix
 
     rng = np.random.default_rng(9)
     x = rng.uniform(-1.0, 1.0, size=(300, 2))

@@ -1,0 +1,296 @@
+"""True peak: the 4× oversampled peak of BS.1770-4 Annex 2, streamed, and the interpolator
+behind it.
+
+- ``TruePeakDetector``: per-frame peaks (``process``), or just the largest of a block
+  (``measure``, ``max_peak``), which skips rows of frames that provably cannot exceed the
+  running maximum. The loudness meter and the limiter both use it.
+- ``Interpolator``: band-limited interpolation by an integer factor with the same polyphase
+  filters; the loudness meter K-weights its output below 40 kHz.
+
+Both are matrix products of a small polyphase interpolation matrix (a least-squares
+fractional delay per phase), cut so that every output is the same arithmetic whatever the
+block sizes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from shared.blocks import FloatArray, as_block, channel_abs_max, check_sample_rate, columnwise
+
+#: Oversampling factor. BS.1770-4 Annex 2 asks for at least 4× at 48 kHz. The under-read of a sine
+#: at frequency f sampled on a 4× grid is at most 1 − cos(π f / (4 fs)): it depends only on f / fs,
+#: so 4× gives the same guarantee at every rate (≤ 0.1 dB up to 0.19 fs, ≤ 0.43 dB at 0.4 fs) and
+#: is kept everywhere, 96–192 kHz included, because the limiter relies on it.
+TRUE_PEAK_FACTOR = 4
+#: Interpolator half-length in input frames: each phase has 2 × this many taps.
+TRUE_PEAK_HALF_TAPS = 8
+#: Band (as a fraction of fs) over which each phase is a least-squares fractional delay; with 16
+#: taps the error is below 0.9 % (0.07 dB) of the amplitude up to 0.4 fs.
+TRUE_PEAK_BAND = 0.42
+#: OpenBLAS splits a product over threads from M·N·K = 2¹⁸ on; its thread pool oversubscribes a
+#: host that already runs one stream per core, so every product here stays below that.
+_BLAS_SINGLE_THREAD_MNK = 1 << 18
+#: Rows per true-peak product: 160 · 48 · 32 < 2¹⁸.
+_GEMM_ROWS = 160
+
+
+def _interpolation_matrix(factor: int, half_taps: int, band: float) -> FloatArray:
+    """Polyphase interpolator as a ``(2·half_taps + 1, factor)`` matrix G.
+
+    ``y[m, p] = Σ_k G[k, p] · x[m − k]`` estimates the band-limited signal at time
+    ``m − half_taps + p / factor`` (in input frames). Phase 0 is exactly the delayed input; each
+    other phase is the least-squares fractional-delay filter over ``|f| ≤ band · fs`` (the
+    classic closed form: a symmetric Toeplitz system of sinc terms).
+    """
+    taps = 2 * half_taps
+    omega = 2.0 * math.pi * band
+    k = np.arange(taps)
+    gram = (omega / math.pi) * np.sinc(omega * (k[:, None] - k[None, :]) / math.pi)
+    matrix = np.zeros((taps + 1, factor))
+    matrix[half_taps, 0] = 1.0
+    for phase in range(1, factor):
+        delay = half_taps - phase / factor
+        target = (omega / math.pi) * np.sinc(omega * (delay - k) / math.pi)
+        matrix[:taps, phase] = np.linalg.solve(gram, target)
+    return matrix
+
+
+@dataclass(frozen=True, slots=True)
+class BlockPeaks:
+    """What ``TruePeakDetector.measure`` learns from one block."""
+
+    #: max(floor, the largest output of the block): its 4× peak, ``delay_frames`` late.
+    true_peak: float
+    #: Largest |sample| of the block's own frames.
+    sample_peak: float
+    #: The block itself, channel-major ``(channels, frames)`` (a view of the detector's buffer,
+    #: valid until its next call).
+    planar: FloatArray
+
+
+class TruePeakDetector:
+    """Streaming 4× oversampled peak detector (BS.1770-4 Annex 2). State carried across blocks.
+
+    ``process`` returns, per input frame, the largest |x| over channels and over the ``factor``
+    points of that frame's interval (the sample itself and the interpolated points after it),
+    ``delay_frames`` late: ``output[i]`` describes input frame ``i − delay_frames``. The first
+    ``delay_frames`` outputs describe the interval just before the start (an abrupt onset rings
+    there too); ``flush`` returns the last ``delay_frames`` values.
+
+    Outputs are computed in rows of R = 2·delay_frames frames aligned to the start of the stream,
+    each row with the same small matrix product (a Toeplitz form of the polyphase FIR), so
+    every output is the same arithmetic whatever the block sizes: any split of the input gives a
+    bit-identical concatenated output. Phases p and factor − p are evaluated as their half-sum A
+    and half-difference B, because max(|A + B|, |A − B|) = |A| + |B|.
+    """
+
+    def __init__(self, sample_rate: int, channels: int, *, factor: int = TRUE_PEAK_FACTOR) -> None:
+        check_sample_rate(sample_rate)
+        if channels < 1:
+            raise ValueError(f"channels must be at least 1, got {channels}")
+        if factor < 1:
+            raise ValueError(f"factor must be at least 1, got {factor}")
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.factor = factor
+        self.delay_frames = TRUE_PEAK_HALF_TAPS if factor > 1 else 0
+        self._row = max(1, 2 * self.delay_frames)
+        self._pairs = (factor - 1) // 2
+        self._has_middle = factor > 1 and factor % 2 == 0
+        self._matrix = np.zeros((0, 0))
+        self._gain_bound = 1.0
+        if factor > 1:
+            matrix = _interpolation_matrix(factor, TRUE_PEAK_HALF_TAPS, TRUE_PEAK_BAND)
+            self._matrix = self._toeplitz(matrix)
+            # Largest possible |output| per unit input peak: the bound used to skip quiet rows.
+            self._gain_bound = float(np.abs(matrix).sum(axis=0).max())
+        self.reset()
+
+    def _toeplitz(self, matrix: FloatArray) -> FloatArray:
+        """Row matrix ``(2R, columns · R)``: the outputs of a row of R frames are (that row of the
+        extended input and the next one) @ it. Columns: [A of each phase pair, B of each pair,
+        middle phase], R each."""
+        factor, d, row = self.factor, self.delay_frames, self._row
+        pairs = range(1, self._pairs + 1)
+        columns = [0.5 * (matrix[:, p] + matrix[:, factor - p]) for p in pairs]
+        columns += [0.5 * (matrix[:, p] - matrix[:, factor - p]) for p in pairs]
+        if self._has_middle:
+            columns.append(matrix[:, factor // 2])
+        banded = np.zeros((2 * row, len(columns), row))
+        for j in range(row):
+            # Output j of a row reads extended inputs j … j + 2D (newest last): tap k → j + 2D − k.
+            for c, taps in enumerate(columns):
+                banded[j : j + 2 * d + 1, c, j] = taps[::-1]
+        return banded.reshape(2 * row, len(columns) * row)
+
+    def reset(self) -> None:
+        """Back to the state of a fresh detector (silence before the next block)."""
+        # Extended input from the start of the current row: `phase` frames already output in
+        # it, then the 2D frames their successors still need.
+        self._phase = 0
+        self._history = np.zeros((self.channels, 2 * self.delay_frames))
+
+    def process(self, block: NDArray[np.float64]) -> FloatArray:
+        return self._frame_peaks(*self._extend(as_block(block, self.channels)))
+
+    def measure(self, block: NDArray[np.float64], floor: float = 0.0) -> BlockPeaks:
+        """The block's true peak (at least ``floor``), its sample peak and the block itself
+        channel-major, with the same effect on the state as ``process``. Rows of frames that
+        provably cannot exceed ``floor`` or the block's own samples are not interpolated."""
+        buffer, first, end = self._extend(as_block(block, self.channels))
+        true_peak, sample_peak = self._block_peaks(buffer, first, end, floor)
+        keep = 2 * self.delay_frames
+        return BlockPeaks(true_peak, sample_peak, buffer[:, first + keep : end + keep])
+
+    def max_peak(self, block: NDArray[np.float64], floor: float = 0.0) -> float:
+        """``max(floor, process(block).max())``, with the same effect on the state (see
+        ``measure``)."""
+        return self.measure(block, floor).true_peak
+
+    def flush(self) -> FloatArray:
+        """The last ``delay_frames`` values (as if zeros followed); the detector is then reset."""
+        out = self.process(np.zeros((self.delay_frames, self.channels)))
+        self.reset()
+        return out
+
+    def pending_max(self) -> float:
+        """The largest value ``flush`` would return, without changing the state."""
+        if not self.delay_frames:
+            return 0.0
+        phase, history = self._phase, self._history
+        silence = np.zeros((self.delay_frames, self.channels))
+        peak = self._block_peaks(*self._extend(silence), 0.0)[0]
+        self._phase, self._history = phase, history
+        return peak
+
+    # internals (channel-major "planar" arrays, shape (channels, frames)) -----------------------
+
+    def _extend(self, frames: FloatArray) -> tuple[FloatArray, int, int]:
+        """The extended input (channel-major) from the start of the current row, zero-padded to
+        whole rows plus one, and the first and past-the-last positions of this block's outputs.
+
+        Output j of the buffer (row-relative) reads buffer[:, j : j + 2D + 1]; its centre sample
+        is buffer[:, j + D]; the block itself is buffer[:, first + 2D : end + 2D]. Keeps the
+        history for the next block.
+        """
+        n, keep, row = frames.shape[0], 2 * self.delay_frames, self._row
+        first = self._phase
+        end = first + n
+        width = (-(-end // row) + 1) * row
+        buffer = np.empty((self.channels, width))
+        buffer[:, : first + keep] = self._history
+        buffer[:, first + keep : end + keep] = frames.T
+        buffer[:, end + keep :] = 0.0
+        self._phase = end % row
+        self._history = buffer[:, end - self._phase : end + keep].copy()
+        return buffer, first, end
+
+    def _frame_peaks(self, buffer: FloatArray, first: int, end: int) -> FloatArray:
+        d = self.delay_frames
+        centre = channel_abs_max(buffer[:, first + d : end + d].T)
+        if not d or end == first:
+            return centre
+        between = self._row_peaks(buffer, -(-end // self._row)).ravel()[first:end]
+        return np.maximum(centre, between, out=centre)
+
+    def _block_peaks(
+        self, buffer: FloatArray, first: int, end: int, floor: float
+    ) -> tuple[float, float]:
+        """(max(floor, largest output of the block), sample peak of the block's own frames)."""
+        d, row = self.delay_frames, self._row
+        if end == first:
+            return floor, 0.0
+        magnitude = channel_abs_max(buffer.T)
+        sample_peak = float(magnitude[first + 2 * d : end + 2 * d].max())
+        best = max(floor, float(magnitude[first + d : end + d].max()))
+        if not d:
+            return best, sample_peak
+        # Row r reads buffer rows r and r + 1; none of its outputs can exceed gain_bound times
+        # the largest |sample| there.
+        row_max = magnitude.reshape(-1, row).max(axis=1)
+        reach = np.maximum(row_max[:-1], row_max[1:])
+        candidates = np.flatnonzero(reach * self._gain_bound > best)
+        if candidates.size:
+            peaks = self._row_peaks(buffer, candidates)
+            # Only this block's outputs count: not those of an earlier block sharing the first
+            # row, nor the ones after it that the next block decides.
+            if candidates[0] == 0:
+                peaks[0, :first] = 0.0
+            last = reach.size - 1
+            if candidates[-1] == last:
+                peaks[-1, end - last * row :] = 0.0
+            best = max(best, float(peaks.max()))
+        return best, sample_peak
+
+    def _row_peaks(self, buffer: FloatArray, rows: NDArray[np.intp] | int) -> FloatArray:
+        """Largest interpolated |value| of each frame of the given rows, ``(rows, R)``: either
+        the first ``rows`` rows, or the rows listed."""
+        row, channels = self._row, self.channels
+        channel_stride, frame_stride = buffer.strides
+        # Window r = buffer rows r and r + 1: everything the outputs of row r read.
+        windows = np.lib.stride_tricks.as_strided(
+            buffer,
+            shape=(channels, buffer.shape[1] // row - 1, 2 * row),
+            strides=(channel_stride, row * frame_stride, frame_stride),
+            writeable=False,
+        )
+        count = rows if isinstance(rows, int) else rows.size
+        chosen = windows[:, :count] if isinstance(rows, int) else windows[:, rows]
+        peaks = np.empty((channels, count, row))
+        pairs, columns = self._pairs, self._matrix.shape[1] // row
+        # Every product has the same shape (_GEMM_ROWS rows, the tail padded): BLAS picks its
+        # kernel by shape, and one kernel means one summation order for every output.
+        work = np.zeros((_GEMM_ROWS, 2 * row))
+        for c in range(channels):
+            for start in range(0, count, _GEMM_ROWS):
+                stop = min(start + _GEMM_ROWS, count)
+                work[: stop - start] = chosen[c, start:stop]
+                values = (work @ self._matrix)[: stop - start]
+                np.abs(values, out=values)
+                phases = values.reshape(stop - start, columns, row)
+                # max(|A + B|, |A − B|) = |A| + |B| for each pair of mirrored phases.
+                best = peaks[c, start:stop]
+                if self._has_middle:
+                    best[:] = phases[:, 2 * pairs]
+                else:
+                    best[:] = 0.0
+                for pair in range(pairs):
+                    np.maximum(best, phases[:, pair] + phases[:, pairs + pair], out=best)
+        return columnwise(np.maximum, peaks.reshape(channels, count * row).T).reshape(count, row)
+
+
+class Interpolator:
+    """Streaming band-limited interpolation by an integer factor, with the true-peak phases.
+
+    ``process`` turns ``(channels, n)`` channel-major frames into ``(channels, n · factor)``,
+    ``delay_frames`` input frames late (the first outputs describe the time before the start).
+    """
+
+    def __init__(self, factor: int, channels: int) -> None:
+        if factor < 2:
+            raise ValueError(f"factor must be at least 2, got {factor}")
+        self.factor = factor
+        self.delay_frames = TRUE_PEAK_HALF_TAPS
+        matrix = _interpolation_matrix(factor, TRUE_PEAK_HALF_TAPS, TRUE_PEAK_BAND)
+        # Reversed so that a window of the input, oldest first, times it gives the phases.
+        self._taps = np.ascontiguousarray(matrix[::-1])
+        self._chunk = _BLAS_SINGLE_THREAD_MNK // self._taps.size
+        self.history = np.zeros((channels, 2 * TRUE_PEAK_HALF_TAPS))
+
+    def process(self, planar: FloatArray) -> FloatArray:
+        channels, n = planar.shape
+        taps = self._taps.shape[0]
+        extended = np.concatenate([self.history, planar], axis=1)
+        self.history = extended[:, n:].copy()
+        out = np.empty((channels, n, self.factor))
+        for c in range(channels):
+            windows = np.lib.stride_tricks.sliding_window_view(extended[c], taps)
+            for start in range(0, n, self._chunk):
+                stop = min(start + self._chunk, n)
+                np.matmul(windows[start:stop], self._taps, out=out[c, start:stop])
+        return out.reshape(channels, n * self.factor)
