@@ -36,7 +36,8 @@ from mastering_service.request import (
     DEFAULT_INTENSITY,
     DEFAULT_TARGET_LUFS,
 )
-from shared.fingerprint import LUFS_FLOOR, Fingerprint, FingerprintSource, TrackInfo
+from shared.fingerprint import Fingerprint, FingerprintSource, TrackInfo
+from shared.loudness import ABSOLUTE_GATE_LUFS
 
 # --- Categories ----------------------------------------------------------------------------------
 
@@ -253,7 +254,7 @@ def plan_mastering(
     """Decide how to master a track (SPEC section 5), for request parameters already checked
     against their ranges (``request.validate``)."""
     target, ceiling, amount = float(target_lufs), float(true_peak_ceiling_dbtp), float(intensity)
-    lufs = _clamp(_finite(input_lufs, LUFS_FLOOR), LUFS_FLOOR, 20.0)
+    lufs = _clamp(_finite(input_lufs, ABSOLUTE_GATE_LUFS), ABSOLUTE_GATE_LUFS, 20.0)
     crest = max(0.0, _finite(input_crest_db, 0.0))
     true_peak = max(TRUE_PEAK_FLOOR_DBTP, _finite(input_true_peak_dbtp, TRUE_PEAK_FLOOR_DBTP))
     category = categorize(lufs, crest)

@@ -11,12 +11,12 @@ from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any
 
+from shared.loudness import ABSOLUTE_GATE_LUFS
+
 #: Bump whenever any definition in SPEC section 4 (or its implementation) changes: stored rows
 #: with an older version count as missing.
 ALGORITHM_VERSION = 1
 
-#: Loudness floor used for silence and for anything the gates reject (BS.1770 absolute gate).
-LUFS_FLOOR = -70.0
 #: Lower edges of the seven spectral bands, Hz (sub-bass … air); the air band ends at
 #: min(BAND_TOP_HZ, Nyquist).
 BAND_EDGES_HZ = (20.0, 60.0, 250.0, 500.0, 2_000.0, 4_000.0, 8_000.0)
@@ -112,7 +112,7 @@ FIELD_RANGES: dict[str, tuple[float | None, float | None]] = {
     "upper_mid_share": (0.0, 1.0),
     "presence_share": (0.0, 1.0),
     "air_share": (0.0, 1.0),
-    "lufs": (LUFS_FLOOR, None),
+    "lufs": (ABSOLUTE_GATE_LUFS, None),
     "crest_db": (0.0, None),
     "bass_mid_ratio_db": (-60.0, 60.0),
     "tempo_bpm": (0.0, TEMPO_RANGE_BPM[1]),  # TEMPO_RANGE_BPM, or exactly 0 for silence

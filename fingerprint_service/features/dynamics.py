@@ -18,13 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.fingerprint import LUFS_FLOOR
+from shared.blocks import FRAMES_PER_S
 from shared.levels import SILENCE_DBFS
+from shared.loudness import ABSOLUTE_GATE_LUFS
 
 FloatArray = NDArray[np.float64]
 
-FRAMES_PER_SECOND = 10
-MIN_FRAMES_IN_LAST_SECOND = 5
+#: A trailing second counts from half a second of 100 ms frames.
+MIN_FRAMES_IN_LAST_SECOND = FRAMES_PER_S // 2
 #: dynamic_range_variation = s / (s + this), s = std of per-second crest in dB.
 CREST_VARIATION_HALF_DB = 6.0
 #: loudness_variation_db: short-term windows more than this far below the loudest are left out.
@@ -43,14 +44,14 @@ class DynamicsFeatures:
 def per_second(frame_rms_db: FloatArray, frame_peak: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Mean-square power and sample peak of each second, from per-100 ms RMS (dB) and peaks."""
     n = min(frame_rms_db.shape[0], frame_peak.shape[0])
-    seconds = n // FRAMES_PER_SECOND
-    if n - seconds * FRAMES_PER_SECOND >= MIN_FRAMES_IN_LAST_SECOND:
+    seconds = n // FRAMES_PER_S
+    if n - seconds * FRAMES_PER_S >= MIN_FRAMES_IN_LAST_SECOND:
         seconds += 1
     if seconds == 0:
         return np.zeros(0), np.zeros(0)
-    starts = np.arange(seconds) * FRAMES_PER_SECOND
+    starts = np.arange(seconds) * FRAMES_PER_S
     power = 10.0 ** (frame_rms_db[:n] / 10.0)
-    counts = np.minimum(FRAMES_PER_SECOND, n - starts)
+    counts = np.minimum(FRAMES_PER_S, n - starts)
     second_power = np.add.reduceat(power, starts) / counts
     second_peak = np.maximum.reduceat(frame_peak[:n], starts)
     return np.asarray(second_power), np.asarray(second_peak, dtype=np.float64)
@@ -70,7 +71,7 @@ def dynamic_range_variation(frame_rms_db: FloatArray, frame_peak: FloatArray) ->
 def loudness_variation_db(short_term_lufs: FloatArray) -> float:
     """Std (LU) of short-term loudness over windows above −70 LUFS and within 20 LU of the
     loudest; 0 when there is no such window."""
-    levels = short_term_lufs[short_term_lufs > LUFS_FLOOR]
+    levels = short_term_lufs[short_term_lufs > ABSOLUTE_GATE_LUFS]
     if levels.size == 0:
         return 0.0
     levels = levels[levels >= levels.max() - LOUDNESS_WINDOW_RANGE_LU]

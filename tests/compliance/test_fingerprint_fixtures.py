@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from fingerprint_service.extractor import extract
-from shared.fingerprint import FINGERPRINT_FIELDS, LUFS_FLOOR, Fingerprint, out_of_range_fields
+from shared.fingerprint import FINGERPRINT_FIELDS, Fingerprint, out_of_range_fields
+from shared.loudness import ABSOLUTE_GATE_LUFS
 from tests.signals import click_track, sine, white_noise, write_wav
 
 SAMPLE_RATES = [8_000, 22_050, 44_100, 48_000, 96_000, 192_000]
@@ -80,7 +81,7 @@ def test_two_s_silence_then_eight_s_tone(tmp_path: Path) -> None:
 
 def test_digital_silence(tmp_path: Path) -> None:
     fp = fingerprint_of(tmp_path, np.zeros((3 * 48_000, 2)), 48_000)
-    assert fp.lufs == LUFS_FLOOR
+    assert fp.lufs == ABSOLUTE_GATE_LUFS
     assert all(np.isfinite(getattr(fp, name)) for name in FINGERPRINT_FIELDS)
     assert fp.tempo_bpm == 0.0
     assert fp.silence_ratio == 1.0
