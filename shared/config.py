@@ -240,6 +240,10 @@ class Config:
         "frames per chunk when the request says 0 (8192 stereo s16 frames = 32 KiB)"))
     mastering_first_chunk_frames: int = field(metadata=setting(
         "1024", integer(64, 2**20), "mastering", "frames in the first chunk, for a quick start"))
+    mastering_stream_idle_timeout_s: float = field(metadata=setting(
+        "60", number(0.0, 86_400.0), "mastering",
+        "a stream whose client reads nothing for this long ends (DEADLINE_EXCEEDED) and frees "
+        "its slot; 0 waits forever"))
 
 
 def _settings() -> tuple[Setting, ...]:

@@ -59,6 +59,10 @@ class SeekOutOfRange(ServiceError):
     """``start_s`` lies at or beyond the end of the track."""
 
 
+class StreamStalled(ServiceError):
+    """A stream's client read nothing for the idle timeout: the stream ends, its slot is freed."""
+
+
 class Draining(ServiceError):
     """The server is shutting down and refuses new work."""
 

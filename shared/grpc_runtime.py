@@ -3,8 +3,13 @@
 It owns what every RPC has in common: the health service and reflection (each behind a config
 switch), the request id (``x-request-id`` metadata or a generated one), one structured access-log
 event per RPC, the mapping from typed domain errors to status codes, the receive-size limit,
-keepalive policy, and shutdown: SIGTERM → health NOT_SERVING → in-flight calls drain within the
-grace period → exit 0.
+keepalive policy, and shutdown: SIGTERM or SIGINT → health NOT_SERVING and new calls refused with
+UNAVAILABLE → in-flight calls drain within the grace period → the transport closes → exit 0.
+
+The transport closes only after the drain, and never sooner than ``_DRAIN_NOTICE_S`` after the
+signal: gRPC core cancels (CANCELLED, not UNAVAILABLE) every call that has reached the server but
+not yet a handler when it shuts down, so until then calls already on the wire are let through to
+the interceptor, which refuses them with a status the caller can retry on.
 
 Servicers stay thin: they raise ``shared.errors`` exceptions and call ``annotate(...)`` with the
 domain fields (source, category, …) that the access-log event should carry.
@@ -18,7 +23,7 @@ import inspect
 import signal
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +42,7 @@ from shared.errors import (
     PathOutsideRoot,
     SeekOutOfRange,
     ServiceError,
+    StreamStalled,
     TrackNotFound,
 )
 
@@ -51,6 +57,7 @@ STATUS_FOR: dict[type[ServiceError], grpc.StatusCode] = {
     NotCached: grpc.StatusCode.NOT_FOUND,
     LimitExceeded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     SeekOutOfRange: grpc.StatusCode.OUT_OF_RANGE,
+    StreamStalled: grpc.StatusCode.DEADLINE_EXCEEDED,
     Draining: grpc.StatusCode.UNAVAILABLE,
 }
 
@@ -60,6 +67,11 @@ _MESSAGE_OVERHEAD_BYTES = 64 * 1024
 #: Clients may ping every 10 s or slower, even between calls (the mastering service's channel
 #: pings every 30 s); faster pings are answered with GOAWAY as usual.
 _MIN_CLIENT_PING_INTERVAL_MS = 10_000
+#: After the drain signal, the least time before the transport closes: calls sent just before it
+#: reach the interceptor (and get UNAVAILABLE) within a few milliseconds on a loaded machine.
+_DRAIN_NOTICE_S = 0.25
+#: How often the drain checks whether the in-flight calls have finished.
+_DRAIN_POLL_S = 0.02
 
 _rpc_fields: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "rpc_fields", default=None
@@ -126,12 +138,19 @@ class _AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     transport itself stops accepting them (health and reflection keep answering).
     """
 
-    def __init__(self, draining: Callable[[], bool]) -> None:
+    def __init__(self, draining: Callable[[], bool], idle_timeout_s: float) -> None:
         self._draining = draining
+        self._idle_timeout_s = idle_timeout_s
+        #: Calls admitted (not refused) and not yet finished: what a drain waits for.
+        self.in_flight = 0
 
     def _refuse_if_draining(self, method: str) -> None:
         if self._draining() and not method.startswith("/grpc."):
             raise Draining("the server is shutting down; retry the call")
+
+    def _admit(self) -> bool:
+        self.in_flight += 1
+        return True
 
     async def intercept_service(
         self,
@@ -150,7 +169,7 @@ class _AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             )
         if handler.unary_stream is not None:
             # A coroutine handler streams with context.write (e.g. Health.Watch); an async
-            # generator yields its responses.
+            # generator yields its responses, which the wrapper writes.
             behavior = handler.unary_stream
             wrapped = (self._wrap_unary(method, behavior)
                        if inspect.iscoroutinefunction(behavior)
@@ -176,8 +195,10 @@ class _AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             call, fields = self._begin(method, context)
+            admitted = False
             try:
                 self._refuse_if_draining(method)
+                admitted = self._admit()
                 return await behavior(request, context)
             except asyncio.CancelledError:
                 call.status = "CANCELLED"
@@ -188,6 +209,7 @@ class _AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             except Exception as exc:  # every failure must map to a status
                 await _fail(context, call, exc)
             finally:
+                self.in_flight -= admitted
                 call.finish(fields)
 
         return wrapped
@@ -196,15 +218,21 @@ class _AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self,
         method: str,
         behavior: Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]],
-    ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]]:
+        """The handler's responses are written here, each under the idle timeout: a client that
+        stops reading holds the write (HTTP/2 flow control), and without a bound it would hold
+        the stream, and its slot, forever."""
+
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> None:
             call, fields = self._begin(method, context)
+            admitted = False
             try:
                 self._refuse_if_draining(method)
+                admitted = self._admit()
                 async with aclosing(behavior(request, context)) as responses:
                     async for response in responses:
-                        yield response
-            except (asyncio.CancelledError, GeneratorExit):
+                        await self._write(context, response)
+            except asyncio.CancelledError:
                 call.status = "CANCELLED"
                 raise
             except grpc.aio.AbortError:
@@ -213,9 +241,22 @@ class _AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             except Exception as exc:  # every failure must map to a status
                 await _fail(context, call, exc)
             finally:
+                self.in_flight -= admitted
                 call.finish(fields)
 
         return wrapped
+
+    async def _write(self, context: grpc.aio.ServicerContext, response: Any) -> None:
+        if self._idle_timeout_s <= 0.0:
+            await context.write(response)
+            return
+        try:
+            await asyncio.wait_for(context.write(response), self._idle_timeout_s)
+        except TimeoutError:
+            log.warning("stream_idle_timeout", idle_timeout_s=self._idle_timeout_s)
+            raise StreamStalled(
+                f"the client read nothing for {self._idle_timeout_s:g} s; the stream was "
+                "ended to free its slot") from None
 
 
 @dataclass(frozen=True)
@@ -246,8 +287,10 @@ class GrpcApp:
         self._stopping = False
         self.port = 0
         receive_limit = config.max_content_bytes + _MESSAGE_OVERHEAD_BYTES
+        self._calls = _AccessLogInterceptor(lambda: self._stopping,
+                                            config.mastering_stream_idle_timeout_s)
         self.server = grpc.aio.server(
-            interceptors=[_AccessLogInterceptor(lambda: self._stopping)],
+            interceptors=[self._calls],
             options=[
                 ("grpc.max_receive_message_length", receive_limit),
                 ("grpc.max_send_message_length", receive_limit),
@@ -289,9 +332,15 @@ class GrpcApp:
             return
         self._stopping = True
         grace = self._config.shutdown_grace_s if grace_s is None else grace_s
-        log.info("server_draining", grace_s=grace)
+        log.info("server_draining", grace_s=grace, in_flight=self._calls.in_flight)
+        drain_ends = time.monotonic() + grace
+        notice_ends = time.monotonic() + min(grace, _DRAIN_NOTICE_S)
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-        await self.server.stop(grace)
+        while time.monotonic() < drain_ends and (
+                self._calls.in_flight > 0 or time.monotonic() < notice_ends):
+            await asyncio.sleep(_DRAIN_POLL_S)
+        # What is still running when the grace period is over is cancelled here.
+        await self.server.stop(max(0.0, drain_ends - time.monotonic()))
         if self._on_stop is not None:
             await self._on_stop()
         log.info("server_stopped")
