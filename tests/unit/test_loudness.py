@@ -17,7 +17,7 @@ from shared.loudness import (
     k_weighting_sos,
 )
 from shared.true_peak import Interpolator, TruePeakDetector
-from tests.signals import Signal, music_like, sine, white_noise
+from tests.signals import Signal, music_like, sine, sine_sequence, white_noise
 
 ALL_RATES = [8_000, 11_025, 16_000, 22_050, 32_000, 44_100, 48_000, 88_200, 96_000, 192_000]
 
@@ -309,6 +309,24 @@ def test_relative_gate_ignores_the_quiet_part() -> None:
     meter = LoudnessMeter(rate, 2)
     meter.feed(np.concatenate([loud, quiet]))
     assert meter.integrated_lufs() == pytest.approx(-20.0, abs=0.1)
+
+
+def test_relative_gate_is_10_lu_below_the_absolute_gated_mean() -> None:
+    """SPEC row 8, "−10 relative gate": 8.5 s at −20 dBFS, then 1.5 s 9 LU quieter.
+
+    In units of the loud block power, the 97 gating blocks are 82 × 1, the three straddling the
+    step (3 + r) / 4, (2 + 2r) / 4, (1 + 3r) / 4, and 12 × r, with r = 10^(−0.9). Their mean is
+    0.8783, so a −10 LU gate (0.0878) keeps every block: −20 + 10·log10(0.8783) = −20.563 LUFS.
+    A −8 LU gate (0.1392) or a −5 LU one (0.2777) would drop the 12 quiet blocks and read
+    −20.068: half a LU away, against a tolerance of 0.02.
+    """
+    r = 10.0**-0.9
+    blocks = [1.0] * 82 + [(3 + r) / 4, (2 + 2 * r) / 4, (1 + 3 * r) / 4] + [r] * 12
+    expected_lufs = -20.0 + 10.0 * math.log10(sum(blocks) / len(blocks))
+    meter = LoudnessMeter(48_000, 2)
+    meter.feed(sine_sequence([(-20.0, 8.5), (-29.0, 1.5)]))
+    assert expected_lufs == pytest.approx(-20.563, abs=1e-3)
+    assert meter.integrated_lufs() == pytest.approx(expected_lufs, abs=0.02)
 
 
 def test_short_term_loudness_follows_the_level() -> None:
