@@ -4,8 +4,16 @@
 
 - ``sqlite:///cache.sqlite3`` (relative to the working directory at start-up) or
   ``sqlite:////var/lib/fingerprint/cache.sqlite3`` (absolute: the path follows ``sqlite:///``).
-  Missing parent directories are created. WAL journal, synchronous=NORMAL, a busy timeout and
-  foreign keys are set on every connection.
+  Missing parent directories are created. A rollback journal (``TRUNCATE``), no memory
+  mapping, synchronous=NORMAL, a busy timeout and foreign keys are set on every connection.
+  Not WAL: its index is a memory-mapped ``-shm`` file, and when that file becomes unwritable or
+  shorter underneath the process (``chattr +i``, a full disk, another program truncating it)
+  the next access is a SIGBUS that kills the whole service, where every other fault of the
+  database is an error the store can degrade on. A cache writes one small row per computed
+  track and reads by primary key, so the rollback journal's coarser locking costs nothing
+  measurable here.
+  A database file deleted (or replaced) while the service runs is noticed on the next operation
+  by its inode and reopened, so later rows are not written into an unlinked file and lost.
 - ``postgresql://user:pass@host:port/db`` (or ``postgres://``; query parameters such as
   ``sslmode`` go to libpq) for a cache shared by several replicas. Needs psycopg2
   (``pip install '.[postgres]'``); it is only imported when such a URL is used.
@@ -38,6 +46,7 @@ import contextlib
 import importlib.util
 import json
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -163,11 +172,13 @@ def _open_database(target: _Target, busy_timeout_s: float) -> _PooledDatabase:
     if target.backend == "sqlite":
         return PooledSqliteDatabase(
             target.location,
-            # busy_timeout first, so switching to WAL already waits no longer than that. (It is
-            # a pragma because the pool takes peewee's `timeout` argument for itself.)
+            # busy_timeout first, so switching the journal mode already waits no longer than
+            # that. (It is a pragma because the pool takes peewee's `timeout` argument for
+            # itself.) Nothing memory-mapped: see the module docstring.
             pragmas={
                 "busy_timeout": round(busy_timeout_s * 1000),
-                "journal_mode": "wal",
+                "journal_mode": "truncate",
+                "mmap_size": 0,
                 "synchronous": "normal",
                 "foreign_keys": 1,
             },
@@ -275,6 +286,8 @@ class FingerprintStore:
         self._db: _PooledDatabase | None = None
         self._tables: _Tables | None = None
         self._target: _Target | None = None
+        #: (device, inode) of the SQLite file the open connections write to.
+        self._file_identity: tuple[int, int] | None = None
         try:
             self._target = _parse_database_url(database_url)
         except StoreUnavailable as exc:
@@ -328,20 +341,26 @@ class FingerprintStore:
         self._mark_healthy()
         return True
 
-    def _connect(self) -> None:
+    def _connect(self, *, fresh_pool: bool = False) -> None:
         assert self._target is not None
         if self._target.backend == "sqlite":
             # Every attempt: the data directory may have been removed and must come back.
             Path(self._target.location).parent.mkdir(parents=True, exist_ok=True)
-        if self._db is None:
-            db = _open_database(self._target, self._busy_timeout_s)
-            self._tables = _Tables(db)
-            self._db = db
+        if self._db is None or fresh_pool:
+            # A fresh pool: connections still in use on the old one finish there and are never
+            # handed out again.
+            stale, db = self._db, _open_database(self._target, self._busy_timeout_s)
+            self._tables, self._db = _Tables(db), db
+            if stale is not None:
+                with contextlib.suppress(*_DATABASE_ERRORS):
+                    stale.close_idle()
         else:
             # Connections pooled before the failure may be stale (e.g. a replaced file).
             self._db.close_idle()
         with self._db.connection_context():
             self._ensure_schema()
+        if self._target.backend == "sqlite":
+            self._file_identity = _identity(self._target.location)
 
     def _ensure_schema(self) -> None:
         """Create missing tables and record the schema version; refuse a newer schema."""
@@ -406,14 +425,35 @@ class FingerprintStore:
                 retry_interval_s=self._retry_interval_s,
             )
 
+    def _reopen_if_replaced(self) -> None:
+        """A SQLite file deleted or replaced since the connections opened it: later writes
+        would go into the unlinked file and be lost, so reconnect (a new file starts empty)."""
+        assert self._target is not None
+        if self._target.backend != "sqlite" or self._file_identity is None:
+            return
+        found = _identity(self._target.location)
+        with self._state_lock:
+            if found == self._file_identity or self._file_identity is None:
+                return
+            self._file_identity = None  # one thread reopens
+        log.warning("fingerprint_store.file_replaced", database=self._target.redacted,
+                    found="missing" if found is None else "another file")
+        try:
+            self._connect(fresh_pool=True)
+        except Exception as exc:
+            self._mark_degraded(exc)
+
     def _run(self, operation: Callable[[_Tables], _T]) -> _T | None:
         """Run ``operation`` on a pooled connection; None when the database is unusable."""
         if not self._usable():
             return None
-        db, tables = self._db, self._tables
-        assert db is not None and tables is not None
+        self._reopen_if_replaced()
+        if not self._healthy:
+            return None
+        tables = self._tables  # one read: a reopen swaps it, with its database, at once
+        assert tables is not None
         try:
-            with db.connection_context():
+            with tables.db.connection_context():
                 return operation(tables)
         except _DATABASE_ERRORS as exc:
             self._mark_degraded(exc)
@@ -541,6 +581,15 @@ class FingerprintStore:
                 reason=f"{type(exc).__name__}: {exc}",
             )
             return None
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of ``path``, or None when there is no file there."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def _schema_version(value: Any) -> int:
