@@ -249,10 +249,7 @@ class LoudnessMeter:
 
     def integrated_lufs(self) -> float:
         """Gated integrated loudness (BS.1770-4), floored at −70 LUFS; always finite."""
-        energy = self._settled()
-        powers = self._window_powers(energy, GATING_BLOCK_SUB_BLOCKS, 1)
-        if powers.size == 0:
-            powers = np.array([self._overall_power(energy)])
+        powers = self.gating_block_powers()
         gated = powers[powers > _lufs_to_power(ABSOLUTE_GATE_LUFS)]
         if gated.size == 0:
             return ABSOLUTE_GATE_LUFS
@@ -260,6 +257,16 @@ class LoudnessMeter:
         gated = gated[gated > relative]
         lufs = float(_power_to_lufs(np.array([gated.mean()]))[0])
         return max(ABSOLUTE_GATE_LUFS, lufs)
+
+    def gating_block_powers(self) -> FloatArray:
+        """Mean-square (channel-weighted, K-filtered) power of every 400 ms gating block at
+        100 ms steps, ungated: what ``integrated_lufs`` gates (one block of all the audio when
+        there is less than 400 ms). Pooling these over tracks gives an album's loudness."""
+        energy = self._settled()
+        powers = self._window_powers(energy, GATING_BLOCK_SUB_BLOCKS, 1)
+        if powers.size == 0 and self.frames > 0:
+            powers = np.array([self._overall_power(energy)])
+        return powers
 
     def short_term_lufs(self, hop_s: float = 1.0) -> FloatArray:
         """Short-term loudness (3 s windows) every ``hop_s`` (rounded to whole 100 ms steps).
