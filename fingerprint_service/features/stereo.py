@@ -117,13 +117,19 @@ class StereoAccumulator:
     def update(self, block: FloatArray) -> None:
         if not self.active or block.shape[0] == 0:
             return
-        straddling = self._chunks.held > 0
-        chunks = self._chunks.push(block[:, :2])
-        if straddling and chunks.shape[0]:
-            self._add_chunks(chunks[:1])
-            chunks = chunks[1:]
-        if chunks.shape[0]:
-            self._add_chunks(chunks)
+        held = self._chunks.held
+        pair = block[:, :2]
+        chunks = self._chunks.push(pair)
+        start, count = 0, chunks.shape[0]
+        if held and count:
+            self._add_chunks(chunks[:1])  # the chunk completed from the carried frames
+            start, count = self.chunk - held, count - 1
+        if count:
+            # The block's own chunks are read where they are, not from the grid's copy: the
+            # rounding of the products depends on the memory layout (views of a > 2-channel
+            # block are strided), and reading them in place keeps the moments as they were.
+            body = pair[start : start + count * self.chunk]
+            self._add_chunks(body.reshape(count, self.chunk, 2))
 
     def finish(self) -> None:
         """Account for the last, partial chunk."""
