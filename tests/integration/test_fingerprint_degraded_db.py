@@ -8,6 +8,7 @@ import hashlib
 import os
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,13 @@ from shared.proto.fingerprint.v1 import fingerprint_pb2 as pb
 from shared.proto.fingerprint.v1 import fingerprint_pb2_grpc as pb_grpc
 from tests.integration.fingerprint_harness import (
     SAFETY_TIMEOUT_S,
+    GatedPool,
     by_path,
     serve,
     write_track,
 )
 from tests.servers import channel, make_config
+from tests.unprivileged import rerun_unprivileged
 
 DEGRADED_EVENT = "fingerprint_store.degraded"
 
@@ -41,12 +44,13 @@ def _capture_logs() -> Iterator[list[dict[str, Any]]]:
         yield events
 
 
-def assert_answers_by_computing(config: Config) -> list[dict[str, Any]]:
+def assert_answers_by_computing(config: Config, pool: Executor | None = None
+                                ) -> list[dict[str, Any]]:
     """Start a server on ``config``, fingerprint one track twice; return the captured log."""
     track = write_track(config.media_root, "degraded.wav", duration_s=2.0)
     audio_before = _file_state(track)
     with _capture_logs() as events:
-        with serve(config) as (server, _loop), channel(server.app.port) as ch:
+        with serve(config, pool) as (server, _loop), channel(server.app.port) as ch:
             health = health_pb2_grpc.HealthStub(ch).Check(
                 health_pb2.HealthCheckRequest(service=""), timeout=SAFETY_TIMEOUT_S)
             stub = pb_grpc.FingerprintServiceStub(ch)
@@ -75,15 +79,19 @@ def test_unwritable_data_dir_still_answers_by_computing(tmp_path: Path) -> None:
     assert blocker.read_bytes() == b"a regular file where the data dir's parent should be\n"
 
 
-def test_read_only_data_dir_still_answers_by_computing(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root writes into read-only folders; the unwritable-data-dir test covers it")
+def test_read_only_data_dir_still_answers_by_computing(
+        request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    if rerun_unprivileged(request):
+        return  # root writes into read-only folders: it ran as an unprivileged user instead
     data_dir = tmp_path / "read-only"
     data_dir.mkdir()
     data_dir.chmod(0o555)
     try:
         config = make_config(tmp_path, FINGERPRINT_WORKERS="1", DATA_DIR=str(data_dir))
-        assert_answers_by_computing(config)
+        # Worker threads, not processes: the unprivileged user this runs as under root may not
+        # be allowed to start the interpreter again (it can live in root's home), and the
+        # store, not the pool, is what is tested here.
+        assert_answers_by_computing(config, GatedPool())
         assert list(data_dir.iterdir()) == []
     finally:
         data_dir.chmod(0o755)

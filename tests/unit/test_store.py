@@ -23,6 +23,7 @@ import structlog
 from fingerprint_service.store import SCHEMA_VERSION, FingerprintStore
 from shared.fingerprint import ALGORITHM_VERSION, FINGERPRINT_FIELDS, Fingerprint, TrackInfo
 from tests.postgres import fresh_postgres_url
+from tests.unprivileged import rerun_unprivileged
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -472,13 +473,12 @@ def test_database_under_a_regular_file_starts_degraded(
     assert blocker.read_bytes() == b"user data"
 
 
-@pytest.mark.skipif(
-    hasattr(os, "geteuid") and os.geteuid() == 0,
-    reason="root ignores directory permissions; covered by the regular-file-parent test",
-)
 def test_read_only_directory_starts_degraded(
-    tmp_path: Path, sqlite_store_factory: Callable[..., FingerprintStore]
+    request: pytest.FixtureRequest, tmp_path: Path,
+    sqlite_store_factory: Callable[..., FingerprintStore],
 ) -> None:
+    if rerun_unprivileged(request):
+        return  # root ignores permission bits: it ran as an unprivileged user instead
     directory = tmp_path / "read-only"
     directory.mkdir()
     directory.chmod(0o555)
