@@ -1,22 +1,57 @@
-"""The one decoder: streamed block reads of any format libsndfile knows.
+"""The one decoder: streamed block reads of every format FFmpeg decodes (through PyAV).
 
-WAV, FLAC, OGG/Vorbis, Opus and MP3 are decoded by libsndfile (bundled with ``soundfile``).
-Nothing here reads a whole file into memory: callers iterate ``AudioReader.blocks``. Samples come
-out as float64 in [-1, 1], shape ``(frames, channels)``, with any non-finite sample replaced by 0
-so NaN/Inf from a broken float file can never reach the DSP.
+AAC and ALAC in MP4/M4A, Opus, Vorbis, MP3, FLAC, WMA, AIFF, WAV and whatever else the FFmpeg
+libraries bundled with the ``av`` wheel know. Nothing reads a whole file into memory: callers
+iterate ``AudioReader.blocks``. Samples come out as float64, shape ``(frames, channels)`` with
+the file's own channel count (mono stays mono), whatever the decoder's sample format (s16, s32,
+flt, dbl, planar or packed; integers scaled to [-1, 1)).
+
+**Frame counts are what FFmpeg decodes**, after the encoder delay and padding the container
+declares are trimmed (gapless), never a header's claim: ``info.frames`` is found by decoding the
+last seconds of the stream (located by the container's claimed duration, or by demuxing the
+packets when that claim lies beyond the end of a truncated file) and reading the end of the last
+decoded frame from its timestamp. Where timestamps are not sample-exact (ASF/WMA counts in
+milliseconds) the whole stream is decoded once to count. A caller that already knows the count
+(the fingerprint's ``track_info.frames``, counted while fingerprinting the same content) passes
+``known_frames`` and skips that work.
+
+**Seeking is sample-exact**: ``blocks(start_frame=k)`` seeks to a key frame at least
+``SEEK_PREROLL_S`` before ``k`` (so lapped-transform and bit-reservoir codecs have settled), decodes
+and drops, and yields exactly what decoding from 0 and dropping ``k`` frames yields.
+
+**Samples are cleaned**: NaN and ±Inf become 0, and finite samples beyond ±``SAMPLE_LIMIT`` full
+scales are clamped to it, so a float file of ±3e38 decodes to a (very loud) finite signal whose
+squares, summed over hours, stay far inside float64 and no meter or feature downstream can
+produce NaN.
+
+**Reads are bounded** by the file's size when it was opened: a file being appended to, or one that
+never ends, cannot make a read run forever; only regular files are opened (never a FIFO or a
+device), and through an open file object, so any path the OS accepts works whatever its length.
+
+soundfile is not used: it cannot read AAC, ALAC or WMA at all, and PyAV was measured as fast
+or faster for the formats both read (``python -m tests.benchmarks decode``).
+
+Seeking is bit-exact for every codec but one case: AAC with perceptual noise substitution (PNS,
+on by default in ffmpeg's own AAC encoder) fills noise bands from a generator that runs across
+the whole stream, so after a seek those bands hold different (equally loud) noise; the frame
+position is still exact.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import av
 import numpy as np
-import soundfile as sf
 from numpy.typing import NDArray
 
 from shared.errors import UnsupportedAudio
@@ -25,7 +60,35 @@ from shared.errors import UnsupportedAudio
 #: small enough that a block of 8 float64 channels stays under 5 MB.
 DEFAULT_BLOCK_FRAMES = 65_536
 
+#: Decoded audio before a seek target that is thrown away: MP3's bit reservoir and synthesis
+#: filter, AAC/Vorbis/Opus overlap and Opus's own 80 ms recommendation all settle well within it
+#: (the seek tests compare against a decode from 0 bit for bit).
+SEEK_PREROLL_S = 1.0
+
+#: How much of the end of the stream is decoded to find where it ends: more than one packet of
+#: any codec (the largest, FLAC's, is under 0.75 s at 44.1 kHz) plus the seek pre-roll.
+TAIL_S = 2.0
+
+#: How many decoded frames are searched for a pair whose timestamps agree (an anchor).
+ANCHOR_SEARCH_FRAMES = 64
+
+#: Largest sample magnitude let through, in full scales (+90 dBFS): far beyond any real float mix
+#: (which rarely exceeds +24 dBFS), yet its square summed over an hour at 768 kHz stays below
+#: 1e19, nowhere near float64's 1.8e308.
+SAMPLE_LIMIT = 2.0**15
+
+#: Longest decoder reason quoted in an error message (a corrupt file can make FFmpeg verbose).
+MAX_REASON_CHARS = 200
+
 AudioBlock = NDArray[np.float64]
+
+#: Integer sample formats and the scale that maps them to [-1, 1); float formats pass as they are.
+_INT_SCALE: dict[str, float] = {
+    "u8": 1.0 / 128.0,
+    "s16": 1.0 / 32_768.0,
+    "s32": 1.0 / 2_147_483_648.0,
+    "s64": 1.0 / 9_223_372_036_854_775_808.0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,43 +96,297 @@ class AudioInfo:
     sample_rate: int
     channels: int
     frames: int
-    codec: str  # libsndfile "FORMAT/SUBTYPE", e.g. "OGG/VORBIS", "WAV/PCM_16"
+    #: The codec as FFmpeg names it: "pcm_s16le", "flac", "vorbis", "opus", "aac", "mp3float", …
+    codec: str
+    #: The stream's bit rate in bit/s as the container or codec declares it (0 when unknown).
+    bit_rate_bps: int = 0
 
     @property
     def duration_s(self) -> float:
         return self.frames / self.sample_rate
 
 
-def _decoder_reason(exc: Exception) -> str:
-    """The decoder's own reason, without the file name (which may be a server path)."""
-    reason = getattr(exc, "error_string", None) or str(exc)
-    return f"cannot decode audio: {reason.strip().rstrip('.')}"
+def _reason(exc: BaseException) -> str:
+    """The decoder's own reason, without any file name (which may be a server path)."""
+    reason = getattr(exc, "strerror", None) or type(exc).__name__
+    reason = str(reason).strip().rstrip(".")[:MAX_REASON_CHARS]
+    return f"cannot decode audio: {reason}"
+
+
+#: What PyAV and the file layer raise for a file they cannot read.
+_DECODE_ERRORS = (av.FFmpegError, OSError, EOFError, ValueError, IndexError)
+
+
+class _BoundedFile(io.RawIOBase):
+    """A read-only view of the first ``size`` bytes of an open file (or of bytes in memory)."""
+
+    def __init__(self, raw: Any, size: int) -> None:
+        super().__init__()
+        self._raw = raw
+        self._size = size
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        want = min(len(view), self._size - self._position)
+        if want <= 0:
+            return 0
+        self._raw.seek(self._position)
+        got = self._raw.readinto(view[:want]) or 0
+        self._position += got
+        return got
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _open_source(source: Path | bytes) -> _BoundedFile:
+    """The source as a bounded file object; paths are opened here, never handed to FFmpeg."""
+    if isinstance(source, bytes):
+        return _BoundedFile(io.BytesIO(source), len(source))
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise UnsupportedAudio(f"cannot open audio: {exc.strerror}") from None
+    status = os.fstat(fd)
+    if not stat.S_ISREG(status.st_mode):
+        os.close(fd)
+        raise UnsupportedAudio("cannot decode audio: not a regular file")
+    os.set_blocking(fd, True)
+    return _BoundedFile(os.fdopen(fd, "rb", buffering=0), status.st_size)
+
+
+def _frame_planes(frame: Any, channels: int) -> tuple[NDArray[Any], float | None]:
+    """One decoded frame as a ``(samples, channels)`` view in its own sample type, and the scale
+    that maps it to full scale (None for float formats, which pass as they are)."""
+    data = frame.to_ndarray()
+    fmt = frame.format
+    samples = data.T if fmt.is_planar else data.reshape(-1, channels)
+    if samples.shape[1] != channels:
+        raise UnsupportedAudio("cannot decode audio: the channel count changes mid-stream")
+    return samples, _INT_SCALE.get(fmt.name.rstrip("p"))
+
+
+def _clean(block: AudioBlock) -> None:
+    """NaN/Inf → 0 and magnitudes beyond ``SAMPLE_LIMIT`` clamped, in place."""
+    if not np.isfinite(block).all():
+        np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    np.clip(block, -SAMPLE_LIMIT, SAMPLE_LIMIT, out=block)
+
+
+class _Pass:
+    """One decode pass over a fresh demuxer: decoded frames with their output frame index."""
+
+    def __init__(self, file: _BoundedFile, channels: int, sample_rate: int) -> None:
+        file.seek(0)
+        self.container: Any = av.open(file, mode="r")
+        audio = self.container.streams.audio
+        if not audio:
+            self.container.close()
+            raise UnsupportedAudio("cannot decode audio: the file has no audio stream")
+        self.stream: Any = audio[0]
+        self.stream.codec_context.thread_count = 1  # one thread per computation (2 cores)
+        self.channels = channels
+        self.sample_rate = sample_rate
+
+    def frames(self) -> Iterator[Any]:
+        """Decoded frames. A decode error in the file's last packet (one cut short where the
+        file ends: a truncated file) ends the stream, as in ffmpeg; anywhere else it raises."""
+        packets = self.container.demux(self.stream)
+        pending = next(packets, None)
+        while pending is not None:
+            following = next(packets, None)
+            try:
+                decoded = pending.decode()
+            except av.InvalidDataError:
+                if following is None or following.size == 0:
+                    return
+                raise
+            pending = following
+            for frame in decoded:
+                if frame.sample_rate != self.sample_rate:
+                    raise UnsupportedAudio(
+                        "cannot decode audio: the sample rate changes mid-stream"
+                    )
+                yield frame
+
+    def seek(self, pts: int) -> None:
+        self.container.seek(pts, backward=True, any_frame=False, stream=self.stream)
+
+    def close(self) -> None:
+        self.container.close()
 
 
 class AudioReader:
     """An open track. Use as a context manager; iterate ``blocks()`` for samples."""
 
-    def __init__(self, source: Path | bytes, *, max_channels: int | None = None) -> None:
-        self._file: Any
+    def __init__(
+        self,
+        source: Path | bytes,
+        *,
+        max_channels: int | None = None,
+        known_frames: int | None = None,
+    ) -> None:
+        self._file = _open_source(source)
         try:
-            target: Any = io.BytesIO(source) if isinstance(source, bytes) else str(source)
-            self._file = sf.SoundFile(target, mode="r")
-        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-            raise UnsupportedAudio(_decoder_reason(exc)) from None
-        self.info = AudioInfo(
-            sample_rate=int(self._file.samplerate),
-            channels=int(self._file.channels),
-            frames=int(self._file.frames),
-            codec=f"{self._file.format}/{self._file.subtype}",
-        )
-        if self.info.frames <= 0:
-            self.close()
-            raise UnsupportedAudio("cannot decode audio: the file has zero audio frames")
-        if max_channels is not None and self.info.channels > max_channels:
-            self.close()
+            self.info = self._read_info(max_channels, known_frames)
+        except UnsupportedAudio:
+            self._file.close()
+            raise
+        except _DECODE_ERRORS as exc:
+            self._file.close()
+            raise UnsupportedAudio(_reason(exc)) from None
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def _read_info(self, max_channels: int | None, known_frames: int | None) -> AudioInfo:
+        self._file.seek(0)
+        with av.open(self._file, mode="r") as container:
+            audio = container.streams.audio
+            if not audio:
+                raise UnsupportedAudio("cannot decode audio: the file has no audio stream")
+            stream = audio[0]
+            context = stream.codec_context
+            channels = int(context.channels)
+            sample_rate = int(context.sample_rate)
+            codec = str(context.name)
+            bit_rate_bps = int(stream.bit_rate or context.bit_rate or container.bit_rate or 0)
+            claimed = _claimed_frames(stream, sample_rate)
+            time_base = Fraction(stream.time_base) if stream.time_base else None
+        if sample_rate <= 0 or channels <= 0:
+            raise UnsupportedAudio("cannot decode audio: no sample rate or channel count")
+        if max_channels is not None and channels > max_channels:
             raise UnsupportedAudio(
-                f"too many channels: {self.info.channels} (at most {max_channels} supported)"
+                f"too many channels: {channels} (at most {max_channels} supported)"
             )
+        self._channels, self._sample_rate = channels, sample_rate
+        #: Timestamp ticks per sample when timestamps count single samples (None otherwise:
+        #: then positions come from decoding from 0 only).
+        self._ticks_per_sample: int | None = None
+        if time_base is not None:
+            ticks = Fraction(1, sample_rate) / time_base
+            if ticks.denominator == 1:
+                self._ticks_per_sample = int(ticks)
+        self._first_pts = self._find_first_pts() if self._ticks_per_sample else 0
+        frames = known_frames if known_frames is not None else self._count_frames(claimed)
+        if frames <= 0:
+            raise UnsupportedAudio("cannot decode audio: the file has zero audio frames")
+        return AudioInfo(sample_rate, channels, frames, codec, bit_rate_bps)
+
+    def _pass(self) -> _Pass:
+        return _Pass(self._file, self._channels, self._sample_rate)
+
+    def _find_first_pts(self) -> int:
+        """The timestamp output frame 0 would carry, read off the first pair of consecutive
+        decoded frames whose timestamps agree with their lengths (some demuxers, Ogg/Vorbis
+        among them, estimate a few packets' timestamps; an agreeing pair is exact). Leaves
+        ``_ticks_per_sample`` None when no such pair turns up."""
+        decode = self._pass()
+        try:
+            anchored = self._anchor(decode.frames())
+            if anchored is None:
+                self._ticks_per_sample = None
+                return 0
+            counted, frame = anchored
+            assert self._ticks_per_sample is not None
+            return int(frame.pts) - counted * self._ticks_per_sample
+        finally:
+            decode.close()
+
+    def _anchor(self, frames: Iterator[Any]) -> tuple[int, Any] | None:
+        """(samples decoded before it, frame): the first frame whose timestamp agrees with the
+        one before it, within ``ANCHOR_SEARCH_FRAMES``; None if there is none."""
+        ticks = self._ticks_per_sample
+        previous: Any = None
+        counted = 0
+        for _ in range(ANCHOR_SEARCH_FRAMES):
+            frame = next(frames, None)
+            if frame is None or frame.pts is None or ticks is None:
+                return None
+            if previous is not None:
+                counted += int(previous.samples)
+                if previous.pts + previous.samples * ticks == frame.pts:
+                    return counted, frame
+            previous = frame
+        return None
+
+    def _index(self, frame: Any) -> int:
+        """Output frame index of a decoded frame's first sample, from its timestamp."""
+        assert self._ticks_per_sample is not None
+        return (int(frame.pts) - self._first_pts) // self._ticks_per_sample
+
+    def _count_frames(self, claimed: int | None) -> int:
+        """What decodes: the end of the last decoded frame, from an exact timestamp near it,
+        or the whole stream decoded once when timestamps are not sample-exact."""
+        if self._ticks_per_sample:
+            for near in (claimed, self._last_packet_frame()):
+                if near is not None:
+                    end = self._end_after(near)
+                    if end is not None:
+                        return end
+        total = 0
+        decode = self._pass()
+        try:
+            for frame in decode.frames():
+                total += int(frame.samples)
+        finally:
+            decode.close()
+        return total
+
+    def _end_after(self, near_frame: int) -> int | None:
+        """Seek to ``TAIL_S`` before ``near_frame`` and decode to the end: the end's frame
+        index, or None when nothing decodes from there (it lies beyond a truncated end)."""
+        decode = self._pass()
+        try:
+            target = max(0, near_frame - round(TAIL_S * self._sample_rate))
+            if target > 0:
+                decode.seek(self._pts_of(target))
+            frames = decode.frames()
+            anchored = self._anchor(frames)
+            if anchored is None:
+                return None
+            end = self._index(anchored[1]) + int(anchored[1].samples)
+            for frame in frames:
+                end += int(frame.samples)
+            return end
+        finally:
+            decode.close()
+
+    def _last_packet_frame(self) -> int | None:
+        """Frame index of the last packet, by demuxing only (no decoding)."""
+        decode = self._pass()
+        try:
+            last: int | None = None
+            for packet in decode.container.demux(decode.stream):
+                if packet.pts is not None and packet.size:
+                    last = int(packet.pts)
+            if last is None or self._ticks_per_sample is None:
+                return None
+            return max(0, (last - self._first_pts) // self._ticks_per_sample)
+        finally:
+            decode.close()
+
+    def _pts_of(self, frame_index: int) -> int:
+        assert self._ticks_per_sample is not None
+        return self._first_pts + frame_index * self._ticks_per_sample
+
+    # -- reading -----------------------------------------------------------------------------
 
     def blocks(
         self,
@@ -79,26 +396,95 @@ class AudioReader:
     ) -> Iterator[AudioBlock]:
         """Yield float64 blocks of shape ``(n, channels)`` from ``start_frame`` to ``stop_frame``.
 
-        The last block may be shorter. A stream that ends early (a truncated file) simply stops;
-        a decode error mid-stream raises ``UnsupportedAudio``.
+        Every block but the last has ``block_frames`` frames. Raises ``UnsupportedAudio`` on a
+        decode error, or when the stream ends before ``info.frames`` (data missing mid-stream:
+        a damaged file).
         """
         if block_frames <= 0:
             raise ValueError("block_frames must be positive")
         stop = self.info.frames if stop_frame is None else min(stop_frame, self.info.frames)
-        position = max(0, start_frame)
+        start = max(0, start_frame)
+        if start >= stop:
+            return
         try:
-            self._file.seek(position)
-            while position < stop:
-                want = min(block_frames, stop - position)
-                block = self._file.read(want, dtype="float64", always_2d=True)
-                if block.shape[0] == 0:
-                    return
-                if not np.isfinite(block).all():
-                    np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-                position += block.shape[0]
-                yield block
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            raise UnsupportedAudio(_decoder_reason(exc)) from None
+            yield from self._blocks(block_frames, start, stop)
+        except _DECODE_ERRORS as exc:
+            raise UnsupportedAudio(_reason(exc)) from None
+
+    def _blocks(self, block_frames: int, start: int, stop: int) -> Iterator[AudioBlock]:
+        buffer = np.empty((block_frames, self._channels))
+        filled = 0
+        floating = False  # whether the block holds float samples, which need cleaning
+        reached = start
+        for position, samples, scale in self._samples_from(start):
+            samples = samples[: stop - position]
+            reached = position + samples.shape[0]
+            while samples.shape[0]:
+                take = min(block_frames - filled, samples.shape[0])
+                target = buffer[filled : filled + take]
+                if scale is None:
+                    target[...] = samples[:take]
+                    floating = True
+                else:
+                    np.multiply(samples[:take], scale, out=target, casting="unsafe")
+                    if samples.dtype == np.uint8:
+                        target -= 1.0  # unsigned 8-bit: 128 is the zero line
+                filled += take
+                samples = samples[take:]
+                if filled == block_frames:
+                    if floating:
+                        _clean(buffer)
+                    yield buffer.copy()
+                    filled, floating = 0, False
+            if reached >= stop:
+                break
+        if filled:
+            block = buffer[:filled].copy()
+            if floating:
+                _clean(block)
+            yield block
+        if reached < stop:
+            raise UnsupportedAudio(
+                f"cannot decode audio: the stream ends at frame {reached}, before its length "
+                f"of {self.info.frames} frames (data is missing: the file is damaged)"
+            )
+
+    def _samples_from(self, start: int) -> Iterator[tuple[int, NDArray[Any], float | None]]:
+        """(frame index, samples, scale) from ``start`` on; the first piece begins exactly there.
+
+        Seeks when timestamps are sample-exact and ``start`` lies beyond the pre-roll; decodes
+        from 0 and drops otherwise, or when the demuxer lands after the pre-roll's start."""
+        preroll = round(SEEK_PREROLL_S * self._sample_rate)
+        if self._ticks_per_sample is None or start <= preroll:
+            yield from self._pieces(self._pass(), start, 0)
+            return
+        decode = self._pass()
+        decode.seek(self._pts_of(start - preroll))
+        frames = decode.frames()
+        anchored = self._anchor(frames)
+        if anchored is None or self._index(anchored[1]) > start:
+            decode.close()
+            yield from self._pieces(self._pass(), start, 0)
+            return
+        position = self._index(anchored[1])
+        yield from self._pieces(decode, start, position, itertools.chain([anchored[1]], frames))
+
+    def _pieces(
+        self, decode: _Pass, start: int, position: int, frames: Iterator[Any] | None = None
+    ) -> Iterator[tuple[int, NDArray[Any], float | None]]:
+        """Frames of ``decode`` (or ``frames`` taken from it), the first at ``position``, with
+        the part before ``start`` dropped."""
+        try:
+            for frame in decode.frames() if frames is None else frames:
+                samples, scale = _frame_planes(frame, self._channels)
+                end = position + samples.shape[0]
+                if end > start:
+                    yield max(position, start), samples[max(0, start - position) :], scale
+                position = end
+        finally:
+            decode.close()
+
+    # -- lifetime ----------------------------------------------------------------------------
 
     def close(self) -> None:
         self._file.close()
@@ -115,12 +501,25 @@ class AudioReader:
         self.close()
 
 
-def open_audio(source: Path | bytes, *, max_channels: int | None = None) -> AudioReader:
-    """Open a file path or an in-memory encoded file for streamed decoding."""
-    return AudioReader(source, max_channels=max_channels)
+def _claimed_frames(stream: Any, sample_rate: int) -> int | None:
+    """The container's claimed length in frames, or None when it claims nothing."""
+    if stream.duration is None or stream.time_base is None:
+        return None
+    return round(Fraction(stream.duration) * Fraction(stream.time_base) * sample_rate)
+
+
+def open_audio(
+    source: Path | bytes, *, max_channels: int | None = None, known_frames: int | None = None
+) -> AudioReader:
+    """Open a file path or an in-memory encoded file for streamed decoding.
+
+    ``known_frames``: the track's exact decoded frame count when the caller already has it (the
+    fingerprint's ``track_info.frames`` for the same content); it saves finding the end.
+    """
+    return AudioReader(source, max_channels=max_channels, known_frames=known_frames)
 
 
 def probe(source: Path | bytes, *, max_channels: int | None = None) -> AudioInfo:
-    """Decode only the header: sample rate, channels, frames, codec."""
+    """Sample rate, channels, exact decoded frames, codec and bit rate (no full decode)."""
     with open_audio(source, max_channels=max_channels) as reader:
         return reader.info

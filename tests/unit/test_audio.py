@@ -1,98 +1,156 @@
-"""The one decoder: formats, block reads, seeking and its typed errors."""
+"""The one decoder: formats, exact frame counts, block reads, seeking, cleaning, typed errors."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from shared.audio import open_audio, probe
+from shared.audio import SAMPLE_LIMIT, open_audio, probe
 from shared.errors import UnsupportedAudio
-from tests.signals import sine
+from tests.input_formats import FORMAT_IDS, FORMATS, InputFormat, encode, ffmpeg_decode
+from tests.signals import music_like, sine
 
-RATE = 48_000
-
-# (format, subtype, lossless): every format the SPEC names.
-FORMATS = [
-    ("WAV", "PCM_16", True),
-    ("FLAC", "PCM_24", True),
-    ("OGG", "VORBIS", False),
-    ("OGG", "OPUS", False),
-    ("MP3", "MPEG_LAYER_III", False),
-]
+RATE = 44_100
 
 
-def _write(path: Path, signal: np.ndarray, fmt: str, subtype: str) -> None:
-    if fmt == "MP3":
-        # MP3 as it is found in the wild: encoded by ffmpeg's LAME, not by libsndfile.
-        wav = path.with_suffix(".wav")
-        sf.write(str(wav), signal, RATE, subtype="PCM_16")
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), str(path)],
-                       check=True)
-        return
-    sf.write(str(path), signal, RATE, format=fmt, subtype=subtype)
+@pytest.fixture(scope="module")
+def source_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("src") / "source.wav"
+    sf.write(str(path), music_like(4.0, RATE, seed=3), RATE, subtype="PCM_16")
+    return path
 
 
-@pytest.mark.parametrize(("fmt", "subtype", "lossless"), FORMATS,
-                         ids=[f"{f}-{s}" for f, s, _ in FORMATS])
-def test_each_supported_format_decodes_in_blocks(
-    tmp_path: Path, fmt: str, subtype: str, lossless: bool, ffmpeg: str
-) -> None:
-    signal = sine(440.0, -6.0, 2.0, RATE, 2)
-    path = tmp_path / f"track.{fmt.lower()}"
-    _write(path, signal, fmt, subtype)
+@pytest.fixture(scope="module")
+def encoded(source_wav: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("enc")
+    return {fmt.name: encode(source_wav, out, fmt) for fmt in FORMATS}
+
+
+def _decode(path: Path | bytes, **blocks: int) -> np.ndarray:
     with open_audio(path) as reader:
+        return np.concatenate(list(reader.blocks(**blocks)))
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=FORMAT_IDS)
+def test_each_format_decodes_what_ffmpeg_decodes(
+    encoded: dict[str, Path], fmt: InputFormat
+) -> None:
+    path = encoded[fmt.name]
+    reference = ffmpeg_decode(path)
+    with open_audio(path) as reader:
+        assert reader.info.codec == fmt.codec
+        assert reader.info.frames == reference.shape[0]
         assert reader.info.channels == 2
-        assert reader.info.sample_rate == RATE
+        assert reader.info.bit_rate_bps > 0
         blocks = list(reader.blocks(block_frames=4096))
-    assert all(b.shape[0] <= 4096 and b.shape[1] == 2 for b in blocks)
+    assert all(b.shape == (4096, 2) for b in blocks[:-1])
     decoded = np.concatenate(blocks)
     assert decoded.dtype == np.float64
-    # Lossy codecs add encoder delay/padding of up to a couple of frames of 1152 samples.
-    assert abs(decoded.shape[0] - signal.shape[0]) <= (0 if lossless else 4096)
-    if lossless:
-        np.testing.assert_allclose(decoded, signal, atol=2.0 / 32768)
-    else:
-        rms = np.sqrt(np.mean(decoded**2))
-        assert rms == pytest.approx(0.5 / np.sqrt(2), rel=0.1)
+    assert decoded.shape == reference.shape
+    np.testing.assert_allclose(decoded, reference, atol=1e-6)
 
 
-def test_in_memory_content_decodes_like_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "a.flac"
-    sf.write(str(path), sine(1000.0, -10.0, 0.5, RATE, 1), RATE, format="FLAC")
-    with open_audio(path) as from_file, open_audio(path.read_bytes()) as from_bytes:
-        a = np.concatenate(list(from_file.blocks()))
-        b = np.concatenate(list(from_bytes.blocks()))
-    np.testing.assert_array_equal(a, b)
+@pytest.mark.parametrize("fmt", FORMATS, ids=FORMAT_IDS)
+def test_seek_yields_what_decoding_from_zero_and_dropping_yields(
+    encoded: dict[str, Path], fmt: InputFormat
+) -> None:
+    path = encoded[fmt.name]
+    with open_audio(path) as reader:
+        whole = np.concatenate(list(reader.blocks()))
+        for start in (1, 40_000, 100_003, reader.info.frames - 1_000):
+            part = np.concatenate(list(reader.blocks(8192, start_frame=start,
+                                                     stop_frame=start + 30_000)))
+            np.testing.assert_array_equal(part, whole[start : start + 30_000])
+
+
+def test_mono_stays_mono(tmp_path: Path) -> None:
+    path = tmp_path / "mono.flac"
+    sf.write(str(path), sine(440.0, -6.0, 0.5, RATE, 1), RATE)
+    with open_audio(path) as reader:
+        assert reader.info.channels == 1
+        assert np.concatenate(list(reader.blocks())).shape == (RATE // 2, 1)
+
+
+@pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"])
+def test_every_sample_format_maps_to_full_scale(tmp_path: Path, subtype: str) -> None:
+    signal = np.array([[0.0, -1.0], [0.5, -0.5], [-0.25, 0.75]])
+    path = tmp_path / "formats.wav"
+    sf.write(str(path), signal, RATE, subtype=subtype)
+    np.testing.assert_allclose(_decode(path), signal, atol=1.0 / 128)
+    if subtype != "PCM_U8":
+        np.testing.assert_allclose(_decode(path), signal, atol=1.0 / 32768)
+
+
+def test_in_memory_content_decodes_like_the_file(encoded: dict[str, Path]) -> None:
+    path = encoded["opus"]
+    np.testing.assert_array_equal(_decode(path), _decode(path.read_bytes()))
 
 
 def test_start_and_stop_frames_select_a_slice(tmp_path: Path) -> None:
     signal = sine(100.0, -6.0, 1.0, RATE, 2)
     path = tmp_path / "a.wav"
     sf.write(str(path), signal, RATE, subtype="FLOAT")
-    with open_audio(path) as reader:
-        part = np.concatenate(list(reader.blocks(1000, start_frame=12_345, stop_frame=20_000)))
+    part = _decode(path, block_frames=1000, start_frame=12_345, stop_frame=20_000)
     np.testing.assert_array_equal(part, signal[12_345:20_000].astype(np.float32))
 
 
 def test_non_finite_samples_are_replaced_by_zero(tmp_path: Path) -> None:
-    signal = np.zeros((100, 1))
-    signal[10] = np.nan
-    signal[20] = np.inf
+    signal = np.full((100, 1), 0.25)
+    signal[10], signal[20], signal[30] = np.nan, np.inf, -np.inf
     path = tmp_path / "bad.wav"
     sf.write(str(path), signal, RATE, subtype="FLOAT")
+    expected = signal.copy()
+    expected[[10, 20, 30]] = 0.0
+    np.testing.assert_array_equal(_decode(path), expected)
+
+
+def test_huge_finite_samples_are_clamped_to_the_sample_limit(tmp_path: Path) -> None:
+    signal = np.array([[3e38], [-3e38], [0.5], [SAMPLE_LIMIT * 2]])
+    path = tmp_path / "huge.wav"
+    sf.write(str(path), signal, RATE, subtype="FLOAT")
+    np.testing.assert_array_equal(
+        _decode(path), [[SAMPLE_LIMIT], [-SAMPLE_LIMIT], [0.5], [SAMPLE_LIMIT]]
+    )
+
+
+def test_truncated_file_counts_what_decodes(encoded: dict[str, Path], tmp_path: Path) -> None:
+    data = encoded["mp3"].read_bytes()
+    path = tmp_path / "truncated.mp3"
+    path.write_bytes(data[: len(data) // 2])
+    expected = ffmpeg_decode(path).shape[0]
     with open_audio(path) as reader:
-        decoded = np.concatenate(list(reader.blocks()))
-    assert np.isfinite(decoded).all()
+        assert reader.info.frames == expected
+        assert sum(b.shape[0] for b in reader.blocks()) == expected
+
+
+def test_known_frames_is_taken_as_the_count(encoded: dict[str, Path]) -> None:
+    with open_audio(encoded["vorbis"], known_frames=1234) as reader:
+        assert reader.info.frames == 1234
+        assert sum(b.shape[0] for b in reader.blocks()) == 1234
+
+
+def test_damaged_stream_is_unsupported_not_short(encoded: dict[str, Path], tmp_path: Path) -> None:
+    data = bytearray(encoded["vorbis"].read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(b ^ 0xFF for b in data[middle : middle + 64])
+    path = tmp_path / "damaged.ogg"
+    path.write_bytes(bytes(data))
+    with pytest.raises(UnsupportedAudio, match="data is missing"), open_audio(path) as reader:
+        for _ in reader.blocks():
+            pass
 
 
 def test_text_file_is_unsupported_with_the_decoders_reason(tmp_path: Path) -> None:
     path = tmp_path / "notes.wav"
     path.write_text("this is not audio\n" * 50)
-    with pytest.raises(UnsupportedAudio, match="cannot decode audio") as caught:
+    with pytest.raises(UnsupportedAudio, match=r"cannot decode audio: .+") as caught:
         probe(path)
     assert str(tmp_path) not in str(caught.value)
 
@@ -110,3 +168,57 @@ def test_too_many_channels_is_unsupported(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedAudio, match="too many channels: 3"):
         probe(path, max_channels=2)
     assert probe(path, max_channels=8).channels == 3
+
+
+def test_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    with pytest.raises(UnsupportedAudio, match="not a regular file"):
+        probe(fifo)
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_file_being_appended_to_is_read_up_to_its_size_at_open(tmp_path: Path) -> None:
+    # A WAV written to a pipe has no length: only the bound ends the read.
+    path = tmp_path / "growing.wav"
+    with path.open("wb") as out:
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "sine=d=1",
+                        "-ac", "1", "-f", "wav", "-"], check=True, stdout=out)
+    stop = threading.Event()
+    counted: list[int] = []
+
+    def append() -> None:
+        with path.open("ab") as out:
+            while not stop.is_set():
+                out.write(b"\x01\x02" * 2048)
+                out.flush()
+
+    def read() -> None:
+        with open_audio(path) as reader:
+            counted.append(reader.info.frames)
+            counted.append(sum(b.shape[0] for b in reader.blocks()))
+
+    writer = threading.Thread(target=append, daemon=True)
+    writer.start()
+    try:
+        time.sleep(0.05)
+        reading = threading.Thread(target=read, daemon=True)
+        reading.start()
+        reading.join(timeout=30)
+        assert not reading.is_alive(), "the read follows the writer instead of ending"
+    finally:
+        stop.set()
+        writer.join()
+    assert counted[0] == counted[1] > 0
+
+
+def test_a_path_longer_than_1024_characters_opens(tmp_path: Path) -> None:
+    directory = tmp_path
+    while len(str(directory)) < 1100:
+        directory = directory / ("d" * 200)
+    directory.mkdir(parents=True)
+    path = directory / "long.flac"
+    with path.open("wb") as out:  # libsndfile itself refuses such a path
+        sf.write(out, sine(440.0, -6.0, 0.25, RATE, 2), RATE, format="FLAC")
+    assert probe(path).frames == RATE // 4
