@@ -1,4 +1,5 @@
-"""``python -m fingerprint_service serve`` (the gRPC server) or ``analyze FILE…`` (JSON)."""
+"""``python -m fingerprint_service serve`` (the gRPC server), ``analyze FILE…`` (JSON) or
+``scan DIR`` (the library scan, with ``--shard I/N`` for several machines)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,14 @@ def _analyze(args: argparse.Namespace) -> int:
     return status
 
 
+def _scan(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    configure_logging(config.log_format, "warning")
+    from fingerprint_service.library.cli import run_scan
+
+    return run_scan(config, args.directory, args.shard)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     apply_runtime_environment()
     parser = argparse.ArgumentParser(prog="python -m fingerprint_service",
@@ -48,6 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     analyze = commands.add_parser("analyze", help="print the fingerprint of files as JSON")
     analyze.add_argument("files", nargs="+", metavar="FILE")
     analyze.set_defaults(run=_analyze)
+    scan = commands.add_parser("scan", help="scan a library folder into the cache (resumable)")
+    scan.add_argument("directory", metavar="DIR", help="folder inside the media root")
+    scan.add_argument("--shard", default="0/1", metavar="I/N",
+                      help="scan only the files whose path hash is I modulo N (default 0/1)")
+    add_flags(scan)
+    scan.set_defaults(run=_scan)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))

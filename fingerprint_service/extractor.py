@@ -9,6 +9,7 @@ does not grow with the duration beyond that. When the stream ends the pure funct
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -119,12 +120,15 @@ def extract(
     *,
     content_sha256: str | None = None,
     block_frames: int = DEFAULT_BLOCK_FRAMES,
+    on_loudness: Callable[[LoudnessMeter], None] | None = None,
 ) -> tuple[Fingerprint, TrackInfo]:
     """Fingerprint a file path or an in-memory encoded file in one streamed decode pass.
 
     Raises ``shared.errors.UnsupportedAudio`` for anything the decoder refuses, more than
     ``MAX_CHANNELS`` channels, or a sample rate outside 8–192 kHz. ``block_frames`` is the
-    decode block size; it does not change the result.
+    decode block size; it does not change the result. ``on_loudness``, when given, is handed
+    the track's loudness meter once the whole track is fed (the library keeps what an album's
+    loudness needs from it, without a second decode).
     """
     with open_audio(source, max_channels=MAX_CHANNELS) as reader:
         info = reader.info
@@ -142,6 +146,8 @@ def extract(
             analyzer.feed(block)
     if analyzer.frames == 0:
         raise UnsupportedAudio("cannot decode audio: the file has zero audio frames")
+    if on_loudness is not None:
+        on_loudness(analyzer.loudness)
     fingerprint = analyzer.finish()
     track = TrackInfo(
         duration_s=analyzer.frames / info.sample_rate,

@@ -24,6 +24,11 @@ Schema (version ``SCHEMA_VERSION``, recorded in ``schema_meta``):
   TrackInfo fields, computed_at (UTC) and compute_ms.
 - ``paths``: primary key path (relative to the media root), size, mtime_ns, content_sha256, so a
   warm lookup needs a ``stat`` and one indexed join instead of re-hashing the file.
+- ``library_files`` (schema 2, the library scan): primary key path, the size and mtime_ns it was
+  scanned at, status (ok | failed | gone), the error of a failed file, content_sha256, album_id
+  and the tags as JSON — every scanned file, committed as soon as it is done.
+- ``track_loudness`` (schema 2): primary key (content_sha256, algorithm_version), what an album's
+  loudness needs of the track (``fingerprint_service.library.album_loudness``) as JSON.
 
 The 25 dimensions live in one JSON text column (``features_json``, an object keyed by field
 name) rather than 25 float columns: what the dimensions are belongs to ``algorithm_version``,
@@ -52,7 +57,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -66,7 +71,11 @@ from shared.errors import StoreUnavailable
 from shared.fingerprint import ALGORITHM_VERSION, Fingerprint, TrackInfo
 
 #: Version of the table layout below; bump it (and add a migration) whenever the layout changes.
-SCHEMA_VERSION = 1
+#: 2 added the library tables (``library_files``, ``track_loudness``).
+SCHEMA_VERSION = 2
+
+#: Oldest recorded schema the store upgrades in place (by adding the tables it lacks).
+_OLDEST_MIGRATABLE_SCHEMA = 1
 
 #: How long one statement may wait for a lock held by another connection or process.
 DEFAULT_BUSY_TIMEOUT_S = 5.0
@@ -109,6 +118,29 @@ class StoredFingerprint:
     info: TrackInfo
     algorithm_version: int
     compute_ms: float
+
+
+@dataclass(frozen=True)
+class LibraryEntry:
+    """One file as the library scan last saw it (a ``library_files`` row)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    status: str  # "ok" | "failed" | "gone"
+    error: str = ""
+    content_sha256: str = ""
+    album_id: str = ""
+    tags_json: str = "{}"
+
+
+@dataclass(frozen=True)
+class LibraryTrack:
+    """A scanned track with its current-version fingerprint and album data (JSON as stored)."""
+
+    entry: LibraryEntry
+    features_json: str
+    loudness_json: str | None
 
 
 @dataclass(frozen=True)
@@ -251,10 +283,39 @@ class _Tables:
             class Meta:
                 table_name = "paths"
 
+        class LibraryFileRow(Base):
+            path = peewee.TextField(primary_key=True)
+            size = peewee.BigIntegerField()
+            mtime_ns = peewee.BigIntegerField()
+            status = peewee.TextField()
+            error = peewee.TextField()
+            content_sha256 = peewee.TextField()
+            album_id = peewee.TextField(index=True)
+            tags_json = peewee.TextField()
+            scanned_at = peewee.DateTimeField()
+
+            class Meta:
+                table_name = "library_files"
+
+        class TrackLoudnessRow(Base):
+            content_sha256 = peewee.TextField()
+            algorithm_version = peewee.IntegerField()
+            loudness_json = peewee.TextField()
+
+            class Meta:
+                table_name = "track_loudness"
+                primary_key = peewee.CompositeKey("content_sha256", "algorithm_version")
+
         self.db = db
         self.schema_meta: Any = SchemaMeta
         self.fingerprints: Any = FingerprintRow
         self.paths: Any = PathRow
+        self.library_files: Any = LibraryFileRow
+        self.track_loudness: Any = TrackLoudnessRow
+
+    def all(self) -> list[Any]:
+        return [self.schema_meta, self.fingerprints, self.paths, self.library_files,
+                self.track_loudness]
 
 
 class FingerprintStore:
@@ -379,17 +440,24 @@ class FingerprintStore:
                     f"{SCHEMA_VERSION} this service understands; upgrade the service or point "
                     "DATABASE_URL elsewhere (nothing was changed)"
                 )
-            if found is not None and found < SCHEMA_VERSION:
-                # No older layout has ever shipped; a migration goes here when one does.
+            if found is not None and found < _OLDEST_MIGRATABLE_SCHEMA:
                 raise StoreUnavailable(
                     f"the cache database has schema version {found} and no migration to "
                     f"{SCHEMA_VERSION} exists (nothing was changed)"
                 )
-            db.create_tables([tables.schema_meta, tables.fingerprints, tables.paths], safe=True)
+            # Every migration so far only adds tables (1 → 2: the library's), which creating
+            # the missing ones does; the recorded version follows.
+            db.create_tables(tables.all(), safe=True)
             if found is None:
                 tables.schema_meta.insert(
                     id=1, schema_version=SCHEMA_VERSION
                 ).on_conflict_ignore().execute()
+            elif found < SCHEMA_VERSION:
+                tables.schema_meta.update(schema_version=SCHEMA_VERSION).where(
+                    tables.schema_meta.id == 1
+                ).execute()
+                log.info("fingerprint_store.migrated", from_version=found,
+                         to_version=SCHEMA_VERSION)
 
     def _mark_healthy(self) -> None:
         with self._state_lock:
@@ -515,7 +583,19 @@ class FingerprintStore:
         Raises ValueError for a non-finite fingerprint: SPEC section 4 guarantees finite values,
         and a stored NaN would poison every later play of the track.
         """
-        row = {
+        row = self._fingerprint_row(fingerprint, info, compute_ms)
+
+        def write(t: _Tables) -> None:
+            with t.db.atomic():
+                _upsert_fingerprint(t, row)
+                if path is not None:
+                    _upsert_path(t, *path, info.content_sha256)
+
+        self._run(write)
+
+    def _fingerprint_row(self, fingerprint: Fingerprint, info: TrackInfo, compute_ms: float
+                         ) -> dict[str, Any]:
+        return {
             **info.to_dict(),  # one typed column per TrackInfo field
             "algorithm_version": self._algorithm_version,
             "features_json": json.dumps(
@@ -525,25 +605,99 @@ class FingerprintStore:
             "compute_ms": compute_ms,
         }
 
-        def write(t: _Tables) -> None:
-            fp = t.fingerprints
-            with t.db.atomic():
-                fp.insert(row).on_conflict(
-                    conflict_target=[fp.content_sha256, fp.algorithm_version],
-                    preserve=[
-                        getattr(fp, name)
-                        for name in row
-                        if name not in ("content_sha256", "algorithm_version")
-                    ],
-                ).execute()
-                if path is not None:
-                    _upsert_path(t, *path, info.content_sha256)
-
-        self._run(write)
-
     def remember_path(self, path: str, size: int, mtime_ns: int, content_sha256: str) -> None:
         """Map (path, size, mtime_ns) to a content hash, replacing what the path mapped to."""
         self._run(lambda t: _upsert_path(t, path, size, mtime_ns, content_sha256))
+
+    # -- library ---------------------------------------------------------------------------
+
+    def save_library_file(
+        self,
+        entry: LibraryEntry,
+        *,
+        computed: tuple[Fingerprint, TrackInfo, float] | None = None,
+        loudness_json: str | None = None,
+    ) -> bool:
+        """Record one scanned file in one transaction: its ``library_files`` row and, for a
+        computed track, the fingerprint row (``computed`` = fingerprint, info, compute_ms), the
+        path mapping and the album data. False when the database is unusable."""
+        fingerprint_row = None if computed is None else self._fingerprint_row(*computed)
+        row = {**entry.__dict__, "scanned_at": datetime.now(UTC).replace(tzinfo=None)}
+
+        def write(t: _Tables) -> bool:
+            with t.db.atomic():
+                if fingerprint_row is not None:
+                    _upsert_fingerprint(t, fingerprint_row)
+                    _upsert_path(t, entry.path, entry.size, entry.mtime_ns, entry.content_sha256)
+                if loudness_json is not None:
+                    tl = t.track_loudness
+                    tl.insert(content_sha256=entry.content_sha256,
+                              algorithm_version=self._algorithm_version,
+                              loudness_json=loudness_json).on_conflict(
+                        conflict_target=[tl.content_sha256, tl.algorithm_version],
+                        preserve=[tl.loudness_json],
+                    ).execute()
+                lf = t.library_files
+                lf.insert(row).on_conflict(
+                    conflict_target=[lf.path],
+                    preserve=[getattr(lf, name) for name in row if name != "path"],
+                ).execute()
+            return True
+
+        return bool(self._run(write))
+
+    def library_entries(self) -> dict[str, LibraryEntry] | None:
+        """Every ``library_files`` row by path (one query; None while degraded)."""
+
+        def query(t: _Tables) -> dict[str, LibraryEntry]:
+            lf = t.library_files
+            rows = lf.select(*[getattr(lf, name) for name in _LIBRARY_ENTRY_FIELDS]).dicts()
+            return {row["path"]: LibraryEntry(**row) for row in rows}
+
+        return self._run(query)
+
+    def mark_gone(self, paths: list[str]) -> None:
+        """Mark files the scan no longer finds as gone (their rows stay, for history)."""
+
+        def write(t: _Tables) -> None:
+            lf = t.library_files
+            with t.db.atomic():
+                for start in range(0, len(paths), _SQL_BATCH):
+                    batch = paths[start : start + _SQL_BATCH]
+                    lf.update(status="gone").where(lf.path.in_(batch)).execute()
+
+        if paths:
+            self._run(write)
+
+    def library_tracks(self, album_id: str | None = None) -> list[LibraryTrack] | None:
+        """Scanned ``ok`` tracks that have a current-version fingerprint (of one album, when
+        given), with their album data when stored; None while degraded."""
+
+        def query(t: _Tables) -> list[LibraryTrack]:
+            lf, fp, tl = t.library_files, t.fingerprints, t.track_loudness
+            select = (
+                lf.select(*[getattr(lf, n) for n in _LIBRARY_ENTRY_FIELDS],
+                          fp.features_json, tl.loudness_json)
+                .join(fp, on=((fp.content_sha256 == lf.content_sha256)
+                              & (fp.algorithm_version == self._algorithm_version)))
+                .join(tl, peewee.JOIN.LEFT_OUTER,
+                      on=((tl.content_sha256 == lf.content_sha256)
+                          & (tl.algorithm_version == self._algorithm_version)),
+                      src=lf)
+                .where(lf.status == "ok")
+            )
+            if album_id is not None:
+                select = select.where(lf.album_id == album_id)
+            return [
+                LibraryTrack(
+                    entry=LibraryEntry(**{n: row[n] for n in _LIBRARY_ENTRY_FIELDS}),
+                    features_json=row["features_json"],
+                    loudness_json=row["loudness_json"],
+                )
+                for row in select.dicts()
+            ]
+
+        return self._run(query)
 
     def count_rows(self) -> int:
         """Fingerprint rows of every algorithm version; 0 while degraded."""
@@ -599,6 +753,24 @@ def _schema_version(value: Any) -> int:
         f"schema_meta holds {value!r}, not a schema version: the database belongs to another "
         "program (nothing was changed)"
     )
+
+
+#: LibraryEntry's fields, which are also ``library_files``' columns (scanned_at aside).
+_LIBRARY_ENTRY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(LibraryEntry))
+#: Rows per ``IN (...)`` list: below SQLite's bound-parameter limit on every build.
+_SQL_BATCH = 500
+
+
+def _upsert_fingerprint(t: _Tables, row: dict[str, Any]) -> None:
+    fp = t.fingerprints
+    fp.insert(row).on_conflict(
+        conflict_target=[fp.content_sha256, fp.algorithm_version],
+        preserve=[
+            getattr(fp, name)
+            for name in row
+            if name not in ("content_sha256", "algorithm_version")
+        ],
+    ).execute()
 
 
 def _upsert_path(t: _Tables, path: str, size: int, mtime_ns: int, content_sha256: str) -> None:
