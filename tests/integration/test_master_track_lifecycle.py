@@ -8,7 +8,9 @@ from __future__ import annotations
 import math
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +39,40 @@ def read(call: Any, count: int) -> list[str]:
     return [next(call).WhichOneof("event") for _ in range(count)]
 
 
-def wait_for_render_to_settle(service: Any) -> None:
-    """Until the server stops rendering ahead (flow control holds it at the unread reader)."""
-    previous = -1
+@dataclass
+class Abandonment:
+    """When the server itself saw the stream abandoned, and how much it had rendered then."""
 
-    def settled() -> bool:
-        nonlocal previous
-        current, previous = previous, service.chunks_rendered
-        if current == previous:
-            return True
-        time.sleep(0.2)
-        return False
+    chunks_rendered: list[int] = field(default_factory=list)
 
-    wait_until(settled, "the render to wait for the reader")
+    def wait(self) -> int:
+        wait_until(lambda: bool(self.chunks_rendered), "the server to see the stream abandoned")
+        (at_abandonment,) = self.chunks_rendered
+        return at_abandonment
+
+
+@pytest.fixture
+def abandonment(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Abandonment:
+    """Records ``chunks_rendered`` at the moment the servicer closes the service's event stream
+    early (the caller cancelled, or its deadline expired): the explicit signal the stop is
+    measured from, instead of guessing when rendering has come to rest."""
+    service = stack.mastering.service
+    record = Abandonment()
+    master = service.master
+
+    async def watched(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+        finished = False
+        async with aclosing(master(*args, **kwargs)) as events:
+            try:
+                async for event in events:
+                    yield event
+                finished = True
+            finally:
+                if not finished:
+                    record.chunks_rendered.append(service.chunks_rendered)
+
+    monkeypatch.setattr(service, "master", watched)
+    return record
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +103,8 @@ def assert_stopped(service: Any, since: int) -> None:
     assert service.chunks_rendered == stopped_at
 
 
-def test_cancel_mid_stream_stops_server_side_work(stack: Stack, stub: Any) -> None:
+def test_cancel_mid_stream_stops_server_side_work(
+        stack: Stack, stub: Any, abandonment: Abandonment) -> None:
     service = stack.mastering.service
     before = service.chunks_rendered
     call = stub.MasterTrack(by_path("long.wav", chunk_frames=SMALL_CHUNK_FRAMES),
@@ -88,15 +112,14 @@ def test_cancel_mid_stream_stops_server_side_work(stack: Stack, stub: Any) -> No
     header = next(call).header
     assert read(call, 3) == ["chunk"] * 3
     assert service.active_streams == 1
-    wait_for_render_to_settle(service)
-    at_cancel = service.chunks_rendered
     call.cancel()
-    assert_stopped(service, since=at_cancel)
+    assert_stopped(service, since=abandonment.wait())
     assert service.chunks_rendered - before < total_chunks(header, SMALL_CHUNK_FRAMES)
     assert call.code() == grpc.StatusCode.CANCELLED
 
 
-def test_expired_deadline_mid_stream_stops_server_side_work(stack: Stack, stub: Any) -> None:
+def test_expired_deadline_mid_stream_stops_server_side_work(
+        stack: Stack, stub: Any, abandonment: Abandonment) -> None:
     service = stack.mastering.service
     before = service.chunks_rendered
     deadline_s = 8.0
@@ -104,10 +127,9 @@ def test_expired_deadline_mid_stream_stops_server_side_work(stack: Stack, stub: 
                             timeout=deadline_s)
     header = next(call).header
     assert read(call, 3) == ["chunk"] * 3
-    wait_for_render_to_settle(service)
-    at_rest = service.chunks_rendered
-    # Stop reading: the deadline expires with the stream in flight.
-    assert_stopped(service, since=at_rest)
+    # Stop reading: flow control holds the render, and the deadline expires with the stream in
+    # flight.
+    assert_stopped(service, since=abandonment.wait())
     assert service.chunks_rendered - before < total_chunks(header, SMALL_CHUNK_FRAMES)
     with pytest.raises(grpc.RpcError) as failure:
         for _ in call:
