@@ -247,16 +247,20 @@ class _AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return wrapped
 
     async def _write(self, context: grpc.aio.ServicerContext, response: Any) -> None:
-        if self._idle_timeout_s <= 0.0:
-            await context.write(response)
-            return
+        timeout_s = self._idle_timeout_s if self._idle_timeout_s > 0.0 else None
         try:
-            await asyncio.wait_for(context.write(response), self._idle_timeout_s)
+            await asyncio.wait_for(context.write(response), timeout_s)
         except TimeoutError:
             log.warning("stream_idle_timeout", idle_timeout_s=self._idle_timeout_s)
             raise StreamStalled(
                 f"the client read nothing for {self._idle_timeout_s:g} s; the stream was "
                 "ended to free its slot") from None
+        except grpc.RpcError:
+            raise
+        except Exception:
+            if context.cancelled():  # the client went away while the write was pending
+                raise asyncio.CancelledError from None
+            raise
 
 
 @dataclass(frozen=True)
