@@ -56,11 +56,14 @@ class FetchFailure:
     detail: str
 
 
-def fetch_timeout_s(requested_ms: int, caller_remaining_s: float | None) -> float:
-    """min(requested, caller's remaining − margin), never negative."""
+def fetch_timeout_s(requested_ms: int, caller_remaining_s: float | None,
+                    fallback_estimate_s: float = 0.0) -> float:
+    """min(requested, caller's remaining − margin − what the fallback would need), never
+    negative: a caller with any reasonable deadline gets audio, from the fingerprint or the
+    fallback, before it expires."""
     timeout = requested_ms / 1000.0
     if caller_remaining_s is not None and caller_remaining_s < _NO_DEADLINE_S:
-        timeout = min(timeout, caller_remaining_s - DEADLINE_MARGIN_S)
+        timeout = min(timeout, caller_remaining_s - DEADLINE_MARGIN_S - fallback_estimate_s)
     return max(0.0, timeout)
 
 

@@ -27,6 +27,7 @@ from mastering_service.engine import (
     RenderStream,
     open_render,
 )
+from mastering_service.fallback_budget import FallbackCost
 from mastering_service.fp_client import (
     FetchedFingerprint,
     FingerprintClient,
@@ -94,6 +95,8 @@ class MasteringService:
     def __init__(self, config: Config, client: FingerprintClient) -> None:
         self._config = config
         self._client = client
+        #: What a fallback analysis costs, learned; the fingerprint wait leaves room for it.
+        self._fallback_cost = FallbackCost()
         # One rendering thread per stream slot, plus head-room for fallback analyses.
         self._executor = ThreadPoolExecutor(max_workers=config.mastering_max_streams + 2,
                                             thread_name_prefix="render")
@@ -127,7 +130,7 @@ class MasteringService:
                 content=request.content, max_content_bytes=self._config.max_content_bytes)
             reader = await asyncio.to_thread(_open_checked, track, request.start_s)
             plan, content_sha256 = await self._plan(track, request, caller_remaining_s,
-                                                    request_id)
+                                                    request_id, reader.info.duration_s)
             annotate(category=plan.category.value, source=plan.fingerprint_source,
                      fallback_reason=plan.fallback_reason)
             options = RenderOptions(
@@ -196,12 +199,13 @@ class MasteringService:
 
     async def _plan(
         self, track: LocalTrack, request: MasterRequest, caller_remaining_s: float | None,
-        request_id: str,
+        request_id: str, duration_s: float,
     ) -> tuple[MasteringPlan, str]:
         requested_ms = (request.fingerprint_timeout_ms
                         if request.fingerprint_timeout_ms is not None
                         else self._config.fingerprint_timeout_ms)
-        timeout_s = fetch_timeout_s(requested_ms, caller_remaining_s)
+        timeout_s = fetch_timeout_s(requested_ms, caller_remaining_s,
+                                    self._fallback_cost.estimate_s(duration_s))
         fetched = await self._client.fetch(track, timeout_s=timeout_s, request_id=request_id)
         if isinstance(fetched, FetchedFingerprint):
             plan = fingerprint_plan(
@@ -212,8 +216,10 @@ class MasteringService:
             return plan, fetched.info.content_sha256
         log.info("mastering_fallback", reason=fetched.reason.value, detail=fetched.detail,
                  track=track.describe())
+        analysis_started = time.perf_counter()
         analysis, content_sha256 = await asyncio.gather(
             asyncio.to_thread(analyze, track.source), asyncio.to_thread(track.content_sha256))
+        self._fallback_cost.observe(duration_s, time.perf_counter() - analysis_started)
         plan = fallback_plan(
             analysis, target_lufs=request.target_lufs,
             true_peak_ceiling_dbtp=request.true_peak_ceiling_dbtp,
