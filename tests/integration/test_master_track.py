@@ -501,15 +501,23 @@ def test_mono_input_streams_one_channel(stack: Stack, stub: Any) -> None:
     assert stream.summary.frames_sent == stream.header.total_frames
 
 
-def test_96khz_track_streams_at_its_own_rate(stack: Stack, stub: Any) -> None:
+def test_96khz_track_streams_at_its_own_rate(
+        stack: Stack, stub: Any, tmp_path: Path, ffmpeg: str) -> None:
     rate_hz = 96_000
     track = write_track(stack.media, "hires.wav", duration_s=3.0, rate_hz=rate_hz)
-    stream = master(stub, request(track))
+    stream = master(stub, request(track, container=pb.WAV))
     assert stream.header.sample_rate == rate_hz
     assert stream.header.total_frames == 3 * rate_hz
     assert stream.header.duration_s == pytest.approx(3.0, abs=1e-6)
-    assert_complete(stream)
-    assert math.isfinite(stream.summary.output_lufs)
+    assert stream.summary.frames_sent == stream.header.total_frames
+    # Mastered at 96 kHz as at 44.1: ffmpeg reads the target loudness and the ceiling kept.
+    written = tmp_path / "hires-streamed.wav"
+    written.write_bytes(stream.pcm)
+    judged = ffmpeg_ebur128(written)
+    plan = stream.header.plan
+    assert abs(judged.integrated_lufs - plan.effective_target_lufs) <= LOUDNESS_TOLERANCE_LU
+    assert judged.true_peak_dbtp <= plan.true_peak_ceiling_dbtp + TRUE_PEAK_TOLERANCE_DB
+    assert abs(judged.integrated_lufs - stream.summary.output_lufs) <= SUMMARY_VS_FFMPEG_LU
 
 
 def test_request_id_metadata_comes_back_in_trailers(stack: Stack, stub: Any) -> None:
