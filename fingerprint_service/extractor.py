@@ -159,6 +159,7 @@ def extract(
         true_peak_dbtp=float(analyzer.loudness.true_peak_dbtp()),
         loudness_range_lu=float(analyzer.loudness.loudness_range_lu()),
         codec=info.codec,
+        bit_rate_bps=info.bit_rate_bps,
     )
     return fingerprint, track
 

@@ -21,7 +21,8 @@
 Schema (version ``SCHEMA_VERSION``, recorded in ``schema_meta``):
 
 - ``fingerprints``: primary key (content_sha256, algorithm_version), the 25 dimensions, the
-  TrackInfo fields, computed_at (UTC) and compute_ms.
+  TrackInfo fields (``bit_rate_bps`` added to older tables on connect), computed_at (UTC)
+  and compute_ms.
 - ``paths``: primary key path (relative to the media root), size, mtime_ns, content_sha256, so a
   warm lookup needs a ``stat`` and one indexed join instead of re-hashing the file.
 - ``library_files`` (schema 2, the library scan): primary key path, the size and mtime_ns it was
@@ -267,6 +268,7 @@ class _Tables:
             true_peak_dbtp = peewee.DoubleField()
             loudness_range_lu = peewee.DoubleField()
             codec = peewee.TextField()
+            bit_rate_bps = peewee.BigIntegerField(default=0)
             computed_at = peewee.DateTimeField()
             compute_ms = peewee.DoubleField()
 
@@ -448,6 +450,7 @@ class FingerprintStore:
             # Every migration so far only adds tables (1 → 2: the library's), which creating
             # the missing ones does; the recorded version follows.
             db.create_tables(tables.all(), safe=True)
+            _add_missing_columns(db)
             if found is None:
                 tables.schema_meta.insert(
                     id=1, schema_version=SCHEMA_VERSION
@@ -744,6 +747,21 @@ def _identity(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return stat.st_dev, stat.st_ino
+
+
+#: Columns added to ``fingerprints`` after its first layout: (name, SQL type and default). A
+#: database that lacks one gets it on connect; it is keyed on the column itself, so the order in
+#: which layout changes land does not matter.
+_ADDED_FINGERPRINT_COLUMNS = (("bit_rate_bps", "BIGINT NOT NULL DEFAULT 0"),)
+
+
+def _add_missing_columns(db: _PooledDatabase) -> None:
+    """Add the columns an older ``fingerprints`` table lacks (inside the schema transaction)."""
+    present = {column.name for column in db.get_columns("fingerprints")}
+    for name, definition in _ADDED_FINGERPRINT_COLUMNS:
+        if name not in present:
+            db.execute_sql(f"ALTER TABLE fingerprints ADD COLUMN {name} {definition}")
+            log.info("fingerprint_store.column_added", table="fingerprints", column=name)
 
 
 def _schema_version(value: Any) -> int:

@@ -15,7 +15,9 @@ from shared.loudness import ABSOLUTE_GATE_LUFS
 
 #: Bump whenever any definition in SPEC section 4 (or its implementation) changes: stored rows
 #: with an older version count as missing.
-ALGORITHM_VERSION = 1
+#: 2: decoded by FFmpeg (exact gapless frame counts; codec named as FFmpeg names it) and the
+#: bit rate in the track info.
+ALGORITHM_VERSION = 2
 
 #: Lower edges of the seven spectral bands, Hz (sub-bass … air); the air band ends at
 #: min(BAND_TOP_HZ, Nyquist).
@@ -86,7 +88,8 @@ class TrackInfo:
     sample_peak_dbfs: float
     true_peak_dbtp: float
     loudness_range_lu: float
-    codec: str
+    codec: str  # as FFmpeg names the decoder: "pcm_s16le", "vorbis", "aac", …
+    bit_rate_bps: int  # the stream's bit rate as the file declares it, bit/s (0: unknown)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

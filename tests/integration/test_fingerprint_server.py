@@ -240,7 +240,7 @@ def test_track_info_describes_the_file(shared_server: Any) -> None:
     assert info.frames == 2 * TRACK_RATE_HZ
     assert info.duration_s == pytest.approx(2.0)
     assert info.content_sha256 == hashlib.sha256(track.read_bytes()).hexdigest()
-    assert info.codec == "WAV/PCM_16"
+    assert info.codec == "pcm_s16le"
     assert info.sample_peak_dbfs == pytest.approx(-6.0, abs=0.2)
     assert info.true_peak_dbtp >= info.sample_peak_dbfs - 0.01
 

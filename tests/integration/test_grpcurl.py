@@ -118,7 +118,7 @@ def test_get_fingerprint_with_json_input(served: tuple[str, Path]) -> None:
     assert fingerprint["low_mid_share"] > TONE_BAND_SHARE
     assert fingerprint["spectral_centroid_hz"] == pytest.approx(TONE_HZ, rel=0.1)
     info = response["track_info"]
-    assert info["codec"] == "WAV/PCM_16"
+    assert info["codec"] == "pcm_s16le"
     assert int(info["frames"]) == round(TONE_S * TRACK_RATE_HZ)
     assert (info["sample_rate"], info["channels"]) == (TRACK_RATE_HZ, 2)
     assert info["duration_s"] == TONE_S

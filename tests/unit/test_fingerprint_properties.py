@@ -151,7 +151,7 @@ def test_every_field_is_set_and_track_info_comes_from_the_same_pass() -> None:
     assert info.content_sha256 == "ab" * 32
     assert info.frames == 3 * 48_000
     assert info.duration_s == pytest.approx(3.0)
-    assert info.codec == "WAV/PCM_16"
+    assert info.codec == "pcm_s16le"
     assert info.true_peak_dbtp >= info.sample_peak_dbfs - 1e-9
 
 

@@ -43,6 +43,7 @@ INFO = TrackInfo(
     true_peak_dbtp=-0.25,
     loudness_range_lu=6.5,
     codec="vorbis",
+    bit_rate_bps=112_000,
 )
 
 

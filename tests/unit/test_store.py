@@ -65,6 +65,7 @@ def make_info(content_sha256: str = SHA_A, **changes: Any) -> TrackInfo:
         "true_peak_dbtp": 0.3,
         "loudness_range_lu": 7.25,
         "codec": "vorbis",
+        "bit_rate_bps": 112_000,
     }
     fields.update(changes)
     return TrackInfo(**fields)
@@ -364,6 +365,25 @@ def test_reopening_an_existing_cache_keeps_its_rows(
 
     assert second.healthy
     assert second.lookup_hash(SHA_A) is not None
+
+
+def test_fingerprints_table_without_the_bit_rate_column_gains_it_on_connect(
+    store_url: str, open_store: Callable[..., FingerprintStore]
+) -> None:
+    first = open_store()
+    first.save(make_fingerprint(), make_info(SHA_B), compute_ms=1.0)
+    first.close()
+    # The layout before the column existed.
+    execute(store_url, "ALTER TABLE fingerprints DROP COLUMN bit_rate_bps")
+
+    second = open_store()
+
+    assert second.healthy
+    second.save(make_fingerprint(), make_info(), compute_ms=1.0)
+    found = second.lookup_hash(SHA_A)
+    assert found is not None and found.info.bit_rate_bps == 112_000
+    old = second.lookup_hash(SHA_B)
+    assert old is not None and old.info.bit_rate_bps == 0  # unknown for rows written before
 
 
 def test_newer_schema_version_degrades_and_changes_nothing(
