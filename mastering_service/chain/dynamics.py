@@ -21,8 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
-from mastering_service.chain.stage import Block, as_block, check_channels, check_finite
-from shared.blocks import GridBuffer, channel_mean, columnwise
+from mastering_service.chain.stage import Block, check_channels, check_finite
+from shared.blocks import GridBuffer, as_block, channel_mean, columnwise
 from shared.loudness import k_weighting_sos
 
 #: Power floor of the detectors (−70 dB, the BS.1770 absolute gate): below it nothing is
@@ -266,13 +266,3 @@ class GentleCompressor:
             knee * knee / (2.0 * KNEE_WIDTH_DB) + np.maximum(over_db - KNEE_WIDTH_DB / 2.0, 0.0)
         )
         return np.asarray(10.0 ** (-np.minimum(reduction_db, self.max_reduction_db) / 20.0))
-
-
-class Bypass:
-    """No dynamics processing (DYNAMIC_LOUD, or intensity 0): the block passes unchanged."""
-
-    def __init__(self) -> None:
-        self.latency_frames = 0
-
-    def process(self, block: Block) -> Block:
-        return np.asarray(block, dtype=np.float64)

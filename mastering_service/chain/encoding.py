@@ -19,7 +19,8 @@ import struct
 import numpy as np
 from numpy.typing import NDArray
 
-from mastering_service.chain.stage import Block, as_block, check_channels
+from mastering_service.chain.stage import Block, check_channels
+from shared.blocks import as_block
 
 ENCODINGS = ("s16", "s24", "f32")
 BYTES_PER_SAMPLE = {"s16": 2, "s24": 3, "f32": 4}

@@ -36,8 +36,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from mastering_service.chain.stage import Block, as_block, check_channels, check_finite
-from shared.blocks import GridBuffer, columnwise
+from mastering_service.chain.stage import Block, check_channels, check_finite
+from shared.blocks import GridBuffer, as_block, columnwise
 from shared.true_peak import TruePeakDetector
 
 IntArray = NDArray[np.int64]

@@ -15,6 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
+from shared.blocks import as_block
+
 Block = NDArray[np.float64]
 
 
@@ -44,14 +46,6 @@ def check_channels(channels: int) -> int:
     if channels < 1:
         raise ValueError(f"channels must be at least 1, got {channels}")
     return channels
-
-
-def as_block(block: NDArray[np.float64], channels: int) -> Block:
-    """``block`` as a float64 ``(frames, channels)`` array, or ValueError on the wrong shape."""
-    array = np.asarray(block, dtype=np.float64)
-    if array.ndim != 2 or array.shape[1] != channels:
-        raise ValueError(f"expected a (frames, {channels}) block, got shape {array.shape}")
-    return array
 
 
 class SosFilter:

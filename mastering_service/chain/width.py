@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-from mastering_service.chain.stage import Block, as_block, check_channels, check_finite, db_to_gain
+from mastering_service.chain.stage import Block, check_channels, check_finite, db_to_gain
+from shared.blocks import as_block
 
 
 class MidSideWidth:
