@@ -24,37 +24,37 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmastering/v1/mastering.proto\x12\x0cmastering.v1\"7\n\x08TrackRef\x12\x0e\n\x04path\x18\x01 \x01(\tH\x00\x12\x11\n\x07\x63ontent\x18\x02 \x01(\x0cH\x00\x42\x08\n\x06source\"\x88\x03\n\x12MasterTrackRequest\x12%\n\x05track\x18\x01 \x01(\x0b\x32\x16.mastering.v1.TrackRef\x12\x18\n\x0btarget_lufs\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12#\n\x16true_peak_ceiling_dbtp\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x16\n\tintensity\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12(\n\x08\x65ncoding\x18\x05 \x01(\x0e\x32\x16.mastering.v1.Encoding\x12*\n\tcontainer\x18\x06 \x01(\x0e\x32\x17.mastering.v1.Container\x12\x0f\n\x07start_s\x18\x07 \x01(\x01\x12\x14\n\x0c\x63hunk_frames\x18\x08 \x01(\r\x12#\n\x16\x66ingerprint_timeout_ms\x18\t \x01(\rH\x03\x88\x01\x01\x42\x0e\n\x0c_target_lufsB\x19\n\x17_true_peak_ceiling_dbtpB\x0c\n\n_intensityB\x19\n\x17_fingerprint_timeout_ms\"\x9f\x04\n\rMasteringPlan\x12(\n\x08\x63\x61tegory\x18\x01 \x01(\x0e\x32\x16.mastering.v1.Category\x12;\n\x12\x66ingerprint_source\x18\x02 \x01(\x0e\x32\x1f.mastering.v1.FingerprintSource\x12\x35\n\x0f\x66\x61llback_reason\x18\x03 \x01(\x0e\x32\x1c.mastering.v1.FallbackReason\x12\x12\n\ninput_lufs\x18\x04 \x01(\x01\x12\x16\n\x0einput_crest_db\x18\x05 \x01(\x01\x12\x1c\n\x14input_true_peak_dbtp\x18\x06 \x01(\x01\x12\x1d\n\x15\x65\x66\x66\x65\x63tive_target_lufs\x18\x07 \x01(\x01\x12\x0f\n\x07gain_db\x18\x08 \x01(\x01\x12\x18\n\x10\x65xpansion_amount\x18\t \x01(\x01\x12\x1a\n\x12\x63ompression_amount\x18\n \x01(\x01\x12\x19\n\x11low_shelf_gain_db\x18\x0b \x01(\x01\x12\x1a\n\x12high_shelf_gain_db\x18\x0c \x01(\x01\x12\x14\n\x0cside_gain_db\x18\r \x01(\x01\x12\x1e\n\x16true_peak_ceiling_dbtp\x18\x0e \x01(\x01\x12\x1a\n\x12limiter_release_ms\x18\x0f \x01(\x01\x12\x13\n\x0btarget_lufs\x18\x10 \x01(\x01\x12\x11\n\tintensity\x18\x11 \x01(\x01\x12\x0f\n\x07reasons\x18\x12 \x03(\t\"\xf8\x01\n\x0cStreamHeader\x12\x13\n\x0bsample_rate\x18\x01 \x01(\r\x12\x10\n\x08\x63hannels\x18\x02 \x01(\r\x12(\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32\x16.mastering.v1.Encoding\x12*\n\tcontainer\x18\x04 \x01(\x0e\x32\x17.mastering.v1.Container\x12\x14\n\x0ctotal_frames\x18\x05 \x01(\x04\x12\x12\n\nduration_s\x18\x06 \x01(\x01\x12)\n\x04plan\x18\x07 \x01(\x0b\x32\x1b.mastering.v1.MasteringPlan\x12\x16\n\x0e\x63ontent_sha256\x18\x08 \x01(\t\"@\n\nAudioChunk\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x13\n\x0bstart_frame\x18\x02 \x01(\x04\x12\x0b\n\x03pcm\x18\x03 \x01(\x0c\"\x87\x01\n\rStreamSummary\x12\x13\n\x0b\x66rames_sent\x18\x01 \x01(\x04\x12\x13\n\x0boutput_lufs\x18\x02 \x01(\x01\x12\x1d\n\x15output_true_peak_dbtp\x18\x03 \x01(\x01\x12\x15\n\rprocessing_ms\x18\x04 \x01(\x01\x12\x16\n\x0e\x66irst_chunk_ms\x18\x05 \x01(\x01\"\xa7\x01\n\x13MasterTrackResponse\x12,\n\x06header\x18\x01 \x01(\x0b\x32\x1a.mastering.v1.StreamHeaderH\x00\x12)\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x18.mastering.v1.AudioChunkH\x00\x12.\n\x07summary\x18\x03 \x01(\x0b\x32\x1b.mastering.v1.StreamSummaryH\x00\x42\x07\n\x05\x65vent*7\n\x08\x45ncoding\x12\r\n\tPCM_S16LE\x10\x00\x12\r\n\tPCM_S24LE\x10\x01\x12\r\n\tPCM_F32LE\x10\x02*\x1d\n\tContainer\x12\x07\n\x03RAW\x10\x00\x12\x07\n\x03WAV\x10\x01*V\n\x08\x43\x61tegory\x12\x18\n\x14\x43\x41TEGORY_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43OMPRESSED_LOUD\x10\x01\x12\x10\n\x0c\x44YNAMIC_LOUD\x10\x02\x12\t\n\x05QUIET\x10\x03*n\n\x11\x46ingerprintSource\x12\"\n\x1e\x46INGERPRINT_SOURCE_UNSPECIFIED\x10\x00\x12\x0c\n\x08\x44\x41TABASE\x10\x01\x12\x0b\n\x07SIDECAR\x10\x02\x12\x0c\n\x08\x43OMPUTED\x10\x03\x12\x0c\n\x08\x46\x41LLBACK\x10\x04*M\n\x0e\x46\x61llbackReason\x12\x08\n\x04NONE\x10\x00\x12\x0f\n\x0bUNAVAILABLE\x10\x01\x12\x15\n\x11\x44\x45\x41\x44LINE_EXCEEDED\x10\x02\x12\t\n\x05\x45RROR\x10\x03\x32h\n\x10MasteringService\x12T\n\x0bMasterTrack\x12 .mastering.v1.MasterTrackRequest\x1a!.mastering.v1.MasterTrackResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmastering/v1/mastering.proto\x12\x0cmastering.v1\"7\n\x08TrackRef\x12\x0e\n\x04path\x18\x01 \x01(\tH\x00\x12\x11\n\x07\x63ontent\x18\x02 \x01(\x0cH\x00\x42\x08\n\x06source\"\xc7\x03\n\x12MasterTrackRequest\x12%\n\x05track\x18\x01 \x01(\x0b\x32\x16.mastering.v1.TrackRef\x12\x18\n\x0btarget_lufs\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12#\n\x16true_peak_ceiling_dbtp\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x16\n\tintensity\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12(\n\x08\x65ncoding\x18\x05 \x01(\x0e\x32\x16.mastering.v1.Encoding\x12*\n\tcontainer\x18\x06 \x01(\x0e\x32\x17.mastering.v1.Container\x12\x0f\n\x07start_s\x18\x07 \x01(\x01\x12\x14\n\x0c\x63hunk_frames\x18\x08 \x01(\r\x12#\n\x16\x66ingerprint_timeout_ms\x18\t \x01(\rH\x03\x88\x01\x01\x12\x1a\n\rbit_rate_kbps\x18\n \x01(\rH\x04\x88\x01\x01\x12\x0f\n\x07mp3_vbr\x18\x0b \x01(\x08\x42\x0e\n\x0c_target_lufsB\x19\n\x17_true_peak_ceiling_dbtpB\x0c\n\n_intensityB\x19\n\x17_fingerprint_timeout_msB\x10\n\x0e_bit_rate_kbps\"\x9f\x04\n\rMasteringPlan\x12(\n\x08\x63\x61tegory\x18\x01 \x01(\x0e\x32\x16.mastering.v1.Category\x12;\n\x12\x66ingerprint_source\x18\x02 \x01(\x0e\x32\x1f.mastering.v1.FingerprintSource\x12\x35\n\x0f\x66\x61llback_reason\x18\x03 \x01(\x0e\x32\x1c.mastering.v1.FallbackReason\x12\x12\n\ninput_lufs\x18\x04 \x01(\x01\x12\x16\n\x0einput_crest_db\x18\x05 \x01(\x01\x12\x1c\n\x14input_true_peak_dbtp\x18\x06 \x01(\x01\x12\x1d\n\x15\x65\x66\x66\x65\x63tive_target_lufs\x18\x07 \x01(\x01\x12\x0f\n\x07gain_db\x18\x08 \x01(\x01\x12\x18\n\x10\x65xpansion_amount\x18\t \x01(\x01\x12\x1a\n\x12\x63ompression_amount\x18\n \x01(\x01\x12\x19\n\x11low_shelf_gain_db\x18\x0b \x01(\x01\x12\x1a\n\x12high_shelf_gain_db\x18\x0c \x01(\x01\x12\x14\n\x0cside_gain_db\x18\r \x01(\x01\x12\x1e\n\x16true_peak_ceiling_dbtp\x18\x0e \x01(\x01\x12\x1a\n\x12limiter_release_ms\x18\x0f \x01(\x01\x12\x13\n\x0btarget_lufs\x18\x10 \x01(\x01\x12\x11\n\tintensity\x18\x11 \x01(\x01\x12\x0f\n\x07reasons\x18\x12 \x03(\t\"\xd8\x02\n\x0cStreamHeader\x12\x13\n\x0bsample_rate\x18\x01 \x01(\r\x12\x10\n\x08\x63hannels\x18\x02 \x01(\r\x12(\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32\x16.mastering.v1.Encoding\x12*\n\tcontainer\x18\x04 \x01(\x0e\x32\x17.mastering.v1.Container\x12\x14\n\x0ctotal_frames\x18\x05 \x01(\x04\x12\x12\n\nduration_s\x18\x06 \x01(\x01\x12)\n\x04plan\x18\x07 \x01(\x0b\x32\x1b.mastering.v1.MasteringPlan\x12\x16\n\x0e\x63ontent_sha256\x18\x08 \x01(\t\x12\r\n\x05\x63odec\x18\t \x01(\t\x12\x15\n\rbit_rate_kbps\x18\n \x01(\r\x12\x1a\n\x12output_sample_rate\x18\x0b \x01(\r\x12\x1c\n\x14\x65ncoder_delay_frames\x18\x0c \x01(\r\"@\n\nAudioChunk\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x13\n\x0bstart_frame\x18\x02 \x01(\x04\x12\x0b\n\x03pcm\x18\x03 \x01(\x0c\"\x9b\x01\n\rStreamSummary\x12\x13\n\x0b\x66rames_sent\x18\x01 \x01(\x04\x12\x13\n\x0boutput_lufs\x18\x02 \x01(\x01\x12\x1d\n\x15output_true_peak_dbtp\x18\x03 \x01(\x01\x12\x15\n\rprocessing_ms\x18\x04 \x01(\x01\x12\x16\n\x0e\x66irst_chunk_ms\x18\x05 \x01(\x01\x12\x12\n\nbytes_sent\x18\x06 \x01(\x04\"\xa7\x01\n\x13MasterTrackResponse\x12,\n\x06header\x18\x01 \x01(\x0b\x32\x1a.mastering.v1.StreamHeaderH\x00\x12)\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x18.mastering.v1.AudioChunkH\x00\x12.\n\x07summary\x18\x03 \x01(\x0b\x32\x1b.mastering.v1.StreamSummaryH\x00\x42\x07\n\x05\x65vent*7\n\x08\x45ncoding\x12\r\n\tPCM_S16LE\x10\x00\x12\r\n\tPCM_S24LE\x10\x01\x12\r\n\tPCM_F32LE\x10\x02*Y\n\tContainer\x12\x07\n\x03RAW\x10\x00\x12\x07\n\x03WAV\x10\x01\x12\x08\n\x04\x46LAC\x10\x02\x12\x0c\n\x08OGG_OPUS\x10\x03\x12\x07\n\x03MP3\x10\x04\x12\x0b\n\x07MP4_AAC\x10\x05\x12\x0c\n\x08\x41\x44TS_AAC\x10\x06*V\n\x08\x43\x61tegory\x12\x18\n\x14\x43\x41TEGORY_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43OMPRESSED_LOUD\x10\x01\x12\x10\n\x0c\x44YNAMIC_LOUD\x10\x02\x12\t\n\x05QUIET\x10\x03*n\n\x11\x46ingerprintSource\x12\"\n\x1e\x46INGERPRINT_SOURCE_UNSPECIFIED\x10\x00\x12\x0c\n\x08\x44\x41TABASE\x10\x01\x12\x0b\n\x07SIDECAR\x10\x02\x12\x0c\n\x08\x43OMPUTED\x10\x03\x12\x0c\n\x08\x46\x41LLBACK\x10\x04*M\n\x0e\x46\x61llbackReason\x12\x08\n\x04NONE\x10\x00\x12\x0f\n\x0bUNAVAILABLE\x10\x01\x12\x15\n\x11\x44\x45\x41\x44LINE_EXCEEDED\x10\x02\x12\t\n\x05\x45RROR\x10\x03\x32h\n\x10MasteringService\x12T\n\x0bMasterTrack\x12 .mastering.v1.MasterTrackRequest\x1a!.mastering.v1.MasterTrackResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mastering.v1.mastering_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ENCODING']._serialized_start=1669
-  _globals['_ENCODING']._serialized_end=1724
-  _globals['_CONTAINER']._serialized_start=1726
-  _globals['_CONTAINER']._serialized_end=1755
-  _globals['_CATEGORY']._serialized_start=1757
-  _globals['_CATEGORY']._serialized_end=1843
-  _globals['_FINGERPRINTSOURCE']._serialized_start=1845
-  _globals['_FINGERPRINTSOURCE']._serialized_end=1955
-  _globals['_FALLBACKREASON']._serialized_start=1957
-  _globals['_FALLBACKREASON']._serialized_end=2034
+  _globals['_ENCODING']._serialized_start=1848
+  _globals['_ENCODING']._serialized_end=1903
+  _globals['_CONTAINER']._serialized_start=1905
+  _globals['_CONTAINER']._serialized_end=1994
+  _globals['_CATEGORY']._serialized_start=1996
+  _globals['_CATEGORY']._serialized_end=2082
+  _globals['_FINGERPRINTSOURCE']._serialized_start=2084
+  _globals['_FINGERPRINTSOURCE']._serialized_end=2194
+  _globals['_FALLBACKREASON']._serialized_start=2196
+  _globals['_FALLBACKREASON']._serialized_end=2273
   _globals['_TRACKREF']._serialized_start=46
   _globals['_TRACKREF']._serialized_end=101
   _globals['_MASTERTRACKREQUEST']._serialized_start=104
-  _globals['_MASTERTRACKREQUEST']._serialized_end=496
-  _globals['_MASTERINGPLAN']._serialized_start=499
-  _globals['_MASTERINGPLAN']._serialized_end=1042
-  _globals['_STREAMHEADER']._serialized_start=1045
-  _globals['_STREAMHEADER']._serialized_end=1293
-  _globals['_AUDIOCHUNK']._serialized_start=1295
-  _globals['_AUDIOCHUNK']._serialized_end=1359
-  _globals['_STREAMSUMMARY']._serialized_start=1362
-  _globals['_STREAMSUMMARY']._serialized_end=1497
-  _globals['_MASTERTRACKRESPONSE']._serialized_start=1500
-  _globals['_MASTERTRACKRESPONSE']._serialized_end=1667
-  _globals['_MASTERINGSERVICE']._serialized_start=2036
-  _globals['_MASTERINGSERVICE']._serialized_end=2140
+  _globals['_MASTERTRACKREQUEST']._serialized_end=559
+  _globals['_MASTERINGPLAN']._serialized_start=562
+  _globals['_MASTERINGPLAN']._serialized_end=1105
+  _globals['_STREAMHEADER']._serialized_start=1108
+  _globals['_STREAMHEADER']._serialized_end=1452
+  _globals['_AUDIOCHUNK']._serialized_start=1454
+  _globals['_AUDIOCHUNK']._serialized_end=1518
+  _globals['_STREAMSUMMARY']._serialized_start=1521
+  _globals['_STREAMSUMMARY']._serialized_end=1676
+  _globals['_MASTERTRACKRESPONSE']._serialized_start=1679
+  _globals['_MASTERTRACKRESPONSE']._serialized_end=1846
+  _globals['_MASTERINGSERVICE']._serialized_start=2275
+  _globals['_MASTERINGSERVICE']._serialized_end=2379
 # @@protoc_insertion_point(module_scope)

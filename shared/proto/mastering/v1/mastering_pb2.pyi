@@ -17,6 +17,11 @@ class Container(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     RAW: _ClassVar[Container]
     WAV: _ClassVar[Container]
+    FLAC: _ClassVar[Container]
+    OGG_OPUS: _ClassVar[Container]
+    MP3: _ClassVar[Container]
+    MP4_AAC: _ClassVar[Container]
+    ADTS_AAC: _ClassVar[Container]
 
 class Category(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -44,6 +49,11 @@ PCM_S24LE: Encoding
 PCM_F32LE: Encoding
 RAW: Container
 WAV: Container
+FLAC: Container
+OGG_OPUS: Container
+MP3: Container
+MP4_AAC: Container
+ADTS_AAC: Container
 CATEGORY_UNSPECIFIED: Category
 COMPRESSED_LOUD: Category
 DYNAMIC_LOUD: Category
@@ -67,7 +77,7 @@ class TrackRef(_message.Message):
     def __init__(self, path: _Optional[str] = ..., content: _Optional[bytes] = ...) -> None: ...
 
 class MasterTrackRequest(_message.Message):
-    __slots__ = ("track", "target_lufs", "true_peak_ceiling_dbtp", "intensity", "encoding", "container", "start_s", "chunk_frames", "fingerprint_timeout_ms")
+    __slots__ = ("track", "target_lufs", "true_peak_ceiling_dbtp", "intensity", "encoding", "container", "start_s", "chunk_frames", "fingerprint_timeout_ms", "bit_rate_kbps", "mp3_vbr")
     TRACK_FIELD_NUMBER: _ClassVar[int]
     TARGET_LUFS_FIELD_NUMBER: _ClassVar[int]
     TRUE_PEAK_CEILING_DBTP_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +87,8 @@ class MasterTrackRequest(_message.Message):
     START_S_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FRAMES_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    BIT_RATE_KBPS_FIELD_NUMBER: _ClassVar[int]
+    MP3_VBR_FIELD_NUMBER: _ClassVar[int]
     track: TrackRef
     target_lufs: float
     true_peak_ceiling_dbtp: float
@@ -86,7 +98,9 @@ class MasterTrackRequest(_message.Message):
     start_s: float
     chunk_frames: int
     fingerprint_timeout_ms: int
-    def __init__(self, track: _Optional[_Union[TrackRef, _Mapping]] = ..., target_lufs: _Optional[float] = ..., true_peak_ceiling_dbtp: _Optional[float] = ..., intensity: _Optional[float] = ..., encoding: _Optional[_Union[Encoding, str]] = ..., container: _Optional[_Union[Container, str]] = ..., start_s: _Optional[float] = ..., chunk_frames: _Optional[int] = ..., fingerprint_timeout_ms: _Optional[int] = ...) -> None: ...
+    bit_rate_kbps: int
+    mp3_vbr: bool
+    def __init__(self, track: _Optional[_Union[TrackRef, _Mapping]] = ..., target_lufs: _Optional[float] = ..., true_peak_ceiling_dbtp: _Optional[float] = ..., intensity: _Optional[float] = ..., encoding: _Optional[_Union[Encoding, str]] = ..., container: _Optional[_Union[Container, str]] = ..., start_s: _Optional[float] = ..., chunk_frames: _Optional[int] = ..., fingerprint_timeout_ms: _Optional[int] = ..., bit_rate_kbps: _Optional[int] = ..., mp3_vbr: _Optional[bool] = ...) -> None: ...
 
 class MasteringPlan(_message.Message):
     __slots__ = ("category", "fingerprint_source", "fallback_reason", "input_lufs", "input_crest_db", "input_true_peak_dbtp", "effective_target_lufs", "gain_db", "expansion_amount", "compression_amount", "low_shelf_gain_db", "high_shelf_gain_db", "side_gain_db", "true_peak_ceiling_dbtp", "limiter_release_ms", "target_lufs", "intensity", "reasons")
@@ -129,7 +143,7 @@ class MasteringPlan(_message.Message):
     def __init__(self, category: _Optional[_Union[Category, str]] = ..., fingerprint_source: _Optional[_Union[FingerprintSource, str]] = ..., fallback_reason: _Optional[_Union[FallbackReason, str]] = ..., input_lufs: _Optional[float] = ..., input_crest_db: _Optional[float] = ..., input_true_peak_dbtp: _Optional[float] = ..., effective_target_lufs: _Optional[float] = ..., gain_db: _Optional[float] = ..., expansion_amount: _Optional[float] = ..., compression_amount: _Optional[float] = ..., low_shelf_gain_db: _Optional[float] = ..., high_shelf_gain_db: _Optional[float] = ..., side_gain_db: _Optional[float] = ..., true_peak_ceiling_dbtp: _Optional[float] = ..., limiter_release_ms: _Optional[float] = ..., target_lufs: _Optional[float] = ..., intensity: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class StreamHeader(_message.Message):
-    __slots__ = ("sample_rate", "channels", "encoding", "container", "total_frames", "duration_s", "plan", "content_sha256")
+    __slots__ = ("sample_rate", "channels", "encoding", "container", "total_frames", "duration_s", "plan", "content_sha256", "codec", "bit_rate_kbps", "output_sample_rate", "encoder_delay_frames")
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +152,10 @@ class StreamHeader(_message.Message):
     DURATION_S_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     CONTENT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    CODEC_FIELD_NUMBER: _ClassVar[int]
+    BIT_RATE_KBPS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_DELAY_FRAMES_FIELD_NUMBER: _ClassVar[int]
     sample_rate: int
     channels: int
     encoding: Encoding
@@ -146,7 +164,11 @@ class StreamHeader(_message.Message):
     duration_s: float
     plan: MasteringPlan
     content_sha256: str
-    def __init__(self, sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., encoding: _Optional[_Union[Encoding, str]] = ..., container: _Optional[_Union[Container, str]] = ..., total_frames: _Optional[int] = ..., duration_s: _Optional[float] = ..., plan: _Optional[_Union[MasteringPlan, _Mapping]] = ..., content_sha256: _Optional[str] = ...) -> None: ...
+    codec: str
+    bit_rate_kbps: int
+    output_sample_rate: int
+    encoder_delay_frames: int
+    def __init__(self, sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., encoding: _Optional[_Union[Encoding, str]] = ..., container: _Optional[_Union[Container, str]] = ..., total_frames: _Optional[int] = ..., duration_s: _Optional[float] = ..., plan: _Optional[_Union[MasteringPlan, _Mapping]] = ..., content_sha256: _Optional[str] = ..., codec: _Optional[str] = ..., bit_rate_kbps: _Optional[int] = ..., output_sample_rate: _Optional[int] = ..., encoder_delay_frames: _Optional[int] = ...) -> None: ...
 
 class AudioChunk(_message.Message):
     __slots__ = ("sequence", "start_frame", "pcm")
@@ -159,18 +181,20 @@ class AudioChunk(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., start_frame: _Optional[int] = ..., pcm: _Optional[bytes] = ...) -> None: ...
 
 class StreamSummary(_message.Message):
-    __slots__ = ("frames_sent", "output_lufs", "output_true_peak_dbtp", "processing_ms", "first_chunk_ms")
+    __slots__ = ("frames_sent", "output_lufs", "output_true_peak_dbtp", "processing_ms", "first_chunk_ms", "bytes_sent")
     FRAMES_SENT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_LUFS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_TRUE_PEAK_DBTP_FIELD_NUMBER: _ClassVar[int]
     PROCESSING_MS_FIELD_NUMBER: _ClassVar[int]
     FIRST_CHUNK_MS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_SENT_FIELD_NUMBER: _ClassVar[int]
     frames_sent: int
     output_lufs: float
     output_true_peak_dbtp: float
     processing_ms: float
     first_chunk_ms: float
-    def __init__(self, frames_sent: _Optional[int] = ..., output_lufs: _Optional[float] = ..., output_true_peak_dbtp: _Optional[float] = ..., processing_ms: _Optional[float] = ..., first_chunk_ms: _Optional[float] = ...) -> None: ...
+    bytes_sent: int
+    def __init__(self, frames_sent: _Optional[int] = ..., output_lufs: _Optional[float] = ..., output_true_peak_dbtp: _Optional[float] = ..., processing_ms: _Optional[float] = ..., first_chunk_ms: _Optional[float] = ..., bytes_sent: _Optional[int] = ...) -> None: ...
 
 class MasterTrackResponse(_message.Message):
     __slots__ = ("header", "chunk", "summary")
