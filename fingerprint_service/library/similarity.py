@@ -153,6 +153,9 @@ class SimilarityIndex:
     def _norms_nbytes(self) -> int:
         return 0 if self._norms is None else int(self._norms.nbytes)
 
+    def track_at(self, row: int) -> IndexedTrack:
+        return self._tracks[row]
+
     def track(self, path: str) -> IndexedTrack | None:
         position = self._position.get(path)
         return None if position is None else self._tracks[position]
@@ -204,8 +207,9 @@ class SimilarityIndex:
                 0.0,
             )
             self._centre = centre
-            self._scaled = ((raw - centre) * self._scale).astype(np.float32)
-            self._norms = np.einsum("ij,ij->i", self._scaled, self._scaled)
+            # Dimension-major: the one product per query then reads each dimension's row.
+            self._scaled = np.ascontiguousarray(((raw - centre) * self._scale).T, np.float32)
+            self._norms = np.einsum("ij,ij->j", self._scaled, self._scaled)
         return self._scaled
 
     def _point(self, path: str) -> tuple[int, FloatArray]:
@@ -223,7 +227,7 @@ class SimilarityIndex:
         scaled = self._standardised()
         assert self._norms is not None
         q = point.astype(np.float32)
-        approx = self._norms - 2.0 * (scaled @ q)  # + |q|², the same for every row
+        approx = self._norms - 2.0 * (q @ scaled)  # + |q|², the same for every row
         if candidates < self._rows:
             rows = np.argpartition(approx, candidates)[:candidates].astype(np.int64)
         else:
@@ -232,11 +236,8 @@ class SimilarityIndex:
         order = np.lexsort((rows, distances))
         return rows[order], distances[order]
 
-    def _is_duplicate(self, a: int, b: int, distance: float) -> bool:
-        return (
-            distance < DUPLICATE_DISTANCE
-            or self._tracks[a].content_sha256 == self._tracks[b].content_sha256
-        )
+    def scaled_point(self, row: int) -> FloatArray:
+        return np.asarray((self._raw[row] - self._centre) * self._scale, dtype=np.float64)
 
     def _pairwise(self, a: int, b: int) -> float:
         self._standardised()
@@ -270,7 +271,8 @@ class SimilarityIndex:
         wanted: int,
     ) -> list[Neighbour]:
         picked: list[Neighbour] = []
-        kept: list[int] = []
+        kept = _Kept(self)
+        kept.add(query)
         per_artist: dict[str, int] = {}
         for row, distance in zip(rows.tolist(), distances.tolist(), strict=True):
             if len(picked) >= wanted:
@@ -287,14 +289,11 @@ class SimilarityIndex:
                 and per_artist.get(artist, 0) >= options.max_per_artist
             ):
                 continue
-            if options.distinct and (
-                self._is_duplicate(query, row, distance)
-                or any(self._is_duplicate(k, row, self._pairwise(k, row)) for k in kept)
-            ):
+            if options.distinct and kept.duplicates(row):
                 continue
             if artist:
                 per_artist[artist] = per_artist.get(artist, 0) + 1
-            kept.append(row)
+            kept.add(row)
             picked.append(Neighbour(track.path, distance, similarity_of(distance)))
         return picked
 
@@ -314,14 +313,14 @@ class SimilarityIndex:
         if first == last:
             raise ValueError("a sonic path needs two different tracks")
         chosen = [first]
-        used = {first, last}
+        used = _Kept(self)
+        used.add(first)
+        used.add(last)
         for step in range(1, count - 1):
             target = a + (b - a) * (step / (count - 1))
             rows, _ = self._ranked(target, self._rows)
             for row in rows.tolist():
-                if row in used or any(
-                    self._is_duplicate(k, row, self._pairwise(k, row)) for k in used
-                ):
+                if row in used.rows or used.duplicates(row):
                     continue
                 chosen.append(row)
                 used.add(row)
@@ -337,3 +336,25 @@ class SimilarityIndex:
             walk.append(Neighbour(self._tracks[row].path, distance, similarity_of(distance)))
             previous = row
         return walk
+
+
+class _Kept:
+    """Rows already chosen, to tell whether another is a duplicate of any of them at once."""
+
+    def __init__(self, index: SimilarityIndex) -> None:
+        self._index = index
+        self.rows: set[int] = set()
+        self._hashes: set[str] = set()
+        self._points: list[FloatArray] = []
+
+    def add(self, row: int) -> None:
+        self.rows.add(row)
+        self._hashes.add(self._index.track_at(row).content_sha256)
+        self._points.append(self._index.scaled_point(row))
+
+    def duplicates(self, row: int) -> bool:
+        """Same content as a kept row, or within ``DUPLICATE_DISTANCE`` of one."""
+        if self._index.track_at(row).content_sha256 in self._hashes:
+            return True
+        diff = np.asarray(self._points) - self._index.scaled_point(row)
+        return bool(np.einsum("ij,ij->i", diff, diff).min() < DUPLICATE_DISTANCE**2)
