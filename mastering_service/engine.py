@@ -15,6 +15,12 @@ How the invariants are kept:
   the pre-roll output is discarded.
 * **Summary** — loudness and true peak are measured on the decoded values of the bytes that
   were actually sent (after quantisation and dither), only up to the last chunk handed out.
+* **Encoded output** (FLAC, Opus, MP3, AAC: ``chain.codecs``) — the processed quanta go to a
+  ``CodecWriter``, which feeds its encoder on its own fixed grid; each chunk is the bytes the
+  muxer wrote while a quantum was encoded, so ``chunk_frames`` does not apply and the
+  concatenation is the same file for any value of it. The limiter aims the codec's head-room
+  under the ceiling so the decoded stream keeps it; the summary meters the writer's own decode
+  of its packets, at the output rate.
 """
 
 from __future__ import annotations
@@ -23,14 +29,21 @@ import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mastering_service.chain import Chain, build_chain
-from mastering_service.chain.encoding import BYTES_PER_SAMPLE, Encoder, decode_pcm, wav_header
+from mastering_service.chain.codecs import CodecOptions, CodecWriter, codec_options
+from mastering_service.chain.encoding import (
+    BYTES_PER_SAMPLE,
+    Encoder,
+    decode_pcm,
+    wav_header,
+    wav_trailer,
+)
 from mastering_service.plan import MasteringPlan
 from mastering_service.request import check_seek
 from shared.audio import AudioReader, open_audio
@@ -59,6 +72,15 @@ class RenderOptions:
     chunk_frames: int = 8192
     first_chunk_frames: int | None = None
     dither_seed: int = 0
+    #: "raw", "wav", or an encoded format of ``chain.codecs.FORMATS`` ("flac", "ogg_opus", …)
+    container: str = "raw"
+    bit_rate_kbps: int | None = None  # lossy formats; None = the format's default
+    mp3_vbr: bool = False
+
+    @property
+    def codec(self) -> CodecOptions | None:
+        """The encoder's options, or None for PCM (RAW, WAV)."""
+        return codec_options(self.container, self.encoding, self.bit_rate_kbps, self.mp3_vbr)
 
 
 @dataclass(frozen=True)
@@ -74,6 +96,7 @@ class RenderSummary:
     frames_sent: int
     output_lufs: float
     output_true_peak_dbtp: float
+    bytes_sent: int = 0
 
 
 class RenderStream:
@@ -87,7 +110,9 @@ class RenderStream:
         self._reader: AudioReader | None = reader
         self._chain: Chain | None = None
         self._encoder: Encoder | None = None
+        self._writer: CodecWriter | None = None
         self._frames_sent = 0
+        self._bytes_sent = 0
         self._frames_metered = 0
         # Decoded values of encoded frames not yet metered (sent or about to be sent).
         self._unmetered: deque[FloatBlock] = deque()
@@ -104,12 +129,28 @@ class RenderStream:
             self.total_frames = info.frames - self.start_frame
             self.plan = plan
             self.options = options
-            self._chain = build_chain(plan, info.sample_rate, info.channels)
-            self._encoder = Encoder(options.encoding, info.channels, options.dither_seed)
+            codec = options.codec
+            self._chain = build_chain(_limited_for(plan, codec), info.sample_rate, info.channels)
+            if codec is None:
+                self._encoder = Encoder(options.encoding, info.channels, options.dither_seed)
+            else:
+                self._writer = CodecWriter(codec, info.sample_rate, info.channels,
+                                           total_frames=self.total_frames,
+                                           dither_seed=options.dither_seed,
+                                           start_frame=self.start_frame)
         except BaseException:
             self.close()
             raise
-        self._meter = LoudnessMeter(self.sample_rate, self.channels, measure_true_peak=True)
+        #: Rate of what is sent (Opus: 48 kHz; PCM and most codecs: the track's).
+        self.output_sample_rate = (self._writer.output_rate if self._writer is not None
+                                   else self.sample_rate)
+        wav = options.container == "wav"
+        self._prefix = (wav_header(self.sample_rate, self.channels, options.encoding,
+                                   self.total_frames) if wav else b"")
+        self._suffix = wav_trailer(self.channels, options.encoding, self.total_frames) if wav \
+            else b""
+        self._meter = LoudnessMeter(self.output_sample_rate, self.channels,
+                                    measure_true_peak=True)
 
     @property
     def duration_s(self) -> float:
@@ -118,6 +159,29 @@ class RenderStream:
     @property
     def latency_frames(self) -> int:
         return self._chain.latency_frames if self._chain is not None else 0
+
+    @property
+    def codec_name(self) -> str:
+        """What the bytes are: ``pcm_s16le``/``pcm_s24le``/``pcm_f32le``, ``flac``, ``opus``,
+        ``mp3`` or ``aac``."""
+        codec = self.options.codec
+        if codec is None:
+            return f"pcm_{self.options.encoding}le"
+        return {"libopus": "opus", "libmp3lame": "mp3"}.get(codec.spec.codec, codec.spec.codec)
+
+    @property
+    def bit_rate_kbps(self) -> int:
+        """Nominal bit rate: PCM's exact one, a lossy codec's target, 0 for FLAC."""
+        codec = self.options.codec
+        if codec is None:
+            bits = 8 * BYTES_PER_SAMPLE[self.options.encoding]
+            return round(self.sample_rate * self.channels * bits / 1000)
+        return codec.effective_bit_rate_kbps or 0
+
+    @property
+    def encoder_delay_frames(self) -> int:
+        """Leading frames a decoder ignoring the container's gapless information gives first."""
+        return self._writer.encoder_delay_frames if self._writer is not None else 0
 
     # processing -------------------------------------------------------------------------------
 
@@ -181,6 +245,9 @@ class RenderStream:
         return self._chunks()
 
     def _chunks(self) -> Iterator[EncodedChunk]:
+        if self._writer is not None:
+            yield from self._codec_chunks(self._writer)
+            return
         frame_bytes = BYTES_PER_SAMPLE[self.options.encoding] * self.channels
         want = self.options.first_chunk_frames or self.options.chunk_frames
         parts: list[bytes] = []
@@ -204,8 +271,44 @@ class RenderStream:
             yield self._hand_out(sequence, have, parts)
 
     def _hand_out(self, sequence: int, frames: int, parts: list[bytes]) -> EncodedChunk:
-        chunk = EncodedChunk(sequence, self._frames_sent, frames, b"".join(parts))
+        """One PCM chunk: the WAV header before the first, the RIFF pad byte after the last."""
+        pcm = b"".join(parts)
+        if sequence == 0:
+            pcm = self._prefix + pcm
+        if self._frames_sent + frames == self.total_frames:
+            pcm += self._suffix
+        chunk = EncodedChunk(sequence, self._frames_sent, frames, pcm)
         self._frames_sent += frames
+        self._bytes_sent += len(pcm)
+        return chunk
+
+    def _codec_chunks(self, writer: CodecWriter) -> Iterator[EncodedChunk]:
+        """One chunk per processed block that made the muxer write (plus the file's end): its
+        ``frames`` are the output frames encoded since the previous chunk."""
+        sequence = 0
+        frames = 0  # processed frames not yet accounted to a chunk
+        for block in self._processed():
+            if not math.isfinite(float(block.sum())):  # never expected: the limiter cleans up
+                block = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
+            data = writer.encode(block)
+            frames += block.shape[0]
+            self._meter.feed(writer.decoded)
+            if data:
+                yield self._hand_out_encoded(sequence, frames, data)
+                sequence += 1
+                frames = 0
+            if self._writer is None:
+                return  # closed while suspended
+        data = writer.finish()
+        self._meter.feed(writer.decoded)
+        if data or frames:
+            yield self._hand_out_encoded(sequence, frames, data)
+
+    def _hand_out_encoded(self, sequence: int, frames: int, data: bytes) -> EncodedChunk:
+        chunk = EncodedChunk(sequence, self._frames_sent, frames, data)
+        self._frames_sent += frames
+        self._frames_metered = self._frames_sent
+        self._bytes_sent += len(data)
         return chunk
 
     def _meter_sent(self) -> None:
@@ -231,6 +334,7 @@ class RenderStream:
             frames_sent=self._frames_sent,
             output_lufs=self._meter.integrated_lufs(),
             output_true_peak_dbtp=self._meter.true_peak_dbtp(),
+            bytes_sent=self._bytes_sent,
         )
 
     def close(self) -> None:
@@ -240,6 +344,9 @@ class RenderStream:
         self._reader = None
         self._chain = None
         self._encoder = None
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = None
         self._unmetered.clear()
 
     def __enter__(self) -> RenderStream:
@@ -261,6 +368,23 @@ def open_render(
     return RenderStream(reader, plan, options)
 
 
+def render_to_file(
+    source: Path | bytes | AudioReader,
+    out_path: Path,
+    plan: MasteringPlan,
+    options: RenderOptions,
+    progress: Callable[[int, int], None] | None = None,
+) -> RenderSummary:
+    """Render ``source`` into a file in ``options.container`` (RAW PCM, WAV or an encoded
+    format); ``progress(frames_done, total_frames)`` after every chunk."""
+    with open_render(source, plan, options) as stream, Path(out_path).open("wb") as out:
+        for chunk in stream:
+            out.write(chunk.pcm)
+            if progress is not None:
+                progress(chunk.start_frame + chunk.frames, stream.total_frames)
+        return stream.summary()
+
+
 def render_to_wav(
     source: Path | bytes | AudioReader,
     out_path: Path,
@@ -268,13 +392,14 @@ def render_to_wav(
     options: RenderOptions,
     progress: Callable[[int, int], None] | None = None,
 ) -> RenderSummary:
-    """Render ``source`` into a WAV file; ``progress(frames_done, total_frames)`` after every
-    chunk."""
-    with open_render(source, plan, options) as stream, Path(out_path).open("wb") as out:
-        out.write(wav_header(stream.sample_rate, stream.channels, options.encoding,
-                             stream.total_frames))
-        for chunk in stream:
-            out.write(chunk.pcm)
-            if progress is not None:
-                progress(chunk.start_frame + chunk.frames, stream.total_frames)
-        return stream.summary()
+    """Render ``source`` into a WAV file in ``options.encoding``."""
+    return render_to_file(source, out_path, plan, replace(options, container="wav"), progress)
+
+
+def _limited_for(plan: MasteringPlan, codec: CodecOptions | None) -> MasteringPlan:
+    """The plan the chain is built from: for a lossy codec the limiter aims its head-room
+    (``FormatSpec.headroom_db``) under the requested ceiling, so the decoded stream keeps it."""
+    if codec is None or codec.spec.headroom_db == 0.0:
+        return plan
+    return replace(plan, true_peak_ceiling_dbtp=plan.true_peak_ceiling_dbtp
+                   - codec.spec.headroom_db)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from mastering_service.chain.codecs import FORMATS, check_options, codec_options
 from mastering_service.chain.encoding import ENCODINGS
 from shared.errors import InvalidArgument, SeekOutOfRange
 
@@ -37,7 +38,8 @@ DEFAULT_INTENSITY = 1.0
 TARGET_LUFS = Bounds(-40.0, -5.0, "LUFS")
 CEILING_DBTP = Bounds(-9.0, 0.0, "dBTP")
 INTENSITY = Bounds(0.0, 1.0)
-CONTAINERS = ("raw", "wav")
+#: PCM containers, then the encoded formats (``chain.codecs.FORMATS``).
+CONTAINERS = ("raw", "wav", *FORMATS)
 #: Largest chunk a caller may ask for: 256 Ki frames of stereo f32 is 2 MiB, well under the
 #: 4 MiB default receive limit of gRPC clients.
 MAX_CHUNK_FRAMES = 262_144
@@ -56,6 +58,8 @@ class MasterRequest:
     start_s: float = 0.0
     chunk_frames: int = 0  # 0 = the server default
     fingerprint_timeout_ms: int | None = None  # None = the server default
+    bit_rate_kbps: int | None = None  # lossy containers; None = the format's default
+    mp3_vbr: bool = False
 
 
 def validate(request: MasterRequest) -> None:
@@ -68,6 +72,7 @@ def validate(request: MasterRequest) -> None:
         raise InvalidArgument(f"encoding must be one of {', '.join(ENCODINGS)}")
     if request.container not in CONTAINERS:
         raise InvalidArgument(f"container must be one of {', '.join(CONTAINERS)}")
+    _check_output_format(request)
     if not (math.isfinite(request.start_s) and request.start_s >= 0.0):
         raise InvalidArgument(f"start_s must be 0 or more seconds, not {request.start_s:g}")
     if not 0 <= request.chunk_frames <= MAX_CHUNK_FRAMES:
@@ -77,6 +82,27 @@ def validate(request: MasterRequest) -> None:
     if timeout is not None and not 0 <= timeout <= MAX_FINGERPRINT_TIMEOUT_MS:
         raise InvalidArgument(f"fingerprint_timeout_ms must be between 0 and "
                               f"{MAX_FINGERPRINT_TIMEOUT_MS} ms, not {timeout}")
+
+
+def _check_output_format(request: MasterRequest) -> None:
+    """``encoding``, ``bit_rate_kbps`` and ``mp3_vbr`` against the container they go with."""
+    codec = codec_options(request.container, request.encoding, request.bit_rate_kbps,
+                          request.mp3_vbr)
+    if codec is None:
+        if request.bit_rate_kbps is not None or request.mp3_vbr:
+            raise InvalidArgument("bit_rate_kbps and mp3_vbr apply to the lossy containers "
+                                  "(OGG_OPUS, MP3, MP4_AAC, ADTS_AAC) only")
+        return
+    if codec.spec.lossy and request.encoding != "s16":
+        raise InvalidArgument(f"encoding does not apply to {request.container}: leave it at "
+                              "the default (PCM_S16LE)")
+    if not codec.spec.lossy and request.encoding == "f32":
+        raise InvalidArgument("encoding for FLAC must be PCM_S16LE (16-bit) or PCM_S24LE "
+                              "(24-bit), not PCM_F32LE")
+    try:
+        check_options(codec)
+    except ValueError as error:
+        raise InvalidArgument(str(error)) from None
 
 
 def check_seek(start_s: float, sample_rate: int, frames: int) -> int:
