@@ -68,8 +68,9 @@ _LOG_FLOOR = 1.0
 #: A dimension whose spread over the library is below this (in its scaled unit) carries no
 #: information there (a library of mono files has no width) and is left out of the distance.
 MIN_SPREAD = 1e-9
-#: Distance below which two tracks are the same recording: transcodes of corpus tracks (MP3
-#: 128 kbit/s, FLAC at 48 kHz) lie within 0.1 of their source, different recordings beyond 0.2.
+#: Distance below which two tracks count as the same recording (another encoding of it). A
+#: starting value, about a tenth of the distance between two unrelated tracks; still to be
+#: calibrated on transcodes of the corpus (MP3 128 kbit/s, FLAC at 48 kHz).
 DUPLICATE_DISTANCE = 0.15
 #: Candidates taken from the matrix product per result asked, before the filters (album, artist,
 #: duplicates) thin them; if too few survive, the search widens to the whole library.
