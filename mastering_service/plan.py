@@ -61,6 +61,14 @@ class MasteringPlan:
     limiter_release_ms: float
     intensity: float
     reasons: tuple[str, ...]
+    #: The per-aspect amounts (0–1) the plan was made with: tonal EQ, width, dynamics
+    #: (expander and compressor); each defaults to ``intensity``.
+    tonal_amount: float = 1.0
+    width_amount: float = 1.0
+    dynamics_amount: float = 1.0
+    #: Integrated loudness of the reference track whose balance the plan moved toward, LUFS;
+    #: None without one (or when it could not be fingerprinted: the reasons say so).
+    reference_lufs: float | None = None
 
     @property
     def compressor_reduction_db(self) -> float:
