@@ -28,8 +28,17 @@ produce NaN.
 never ends, cannot make a read run forever; only regular files are opened (never a FIFO or a
 device), and through an open file object, so any path the OS accepts works whatever its length.
 
-soundfile is not used: it cannot read AAC, ALAC or WMA at all, and PyAV was measured as fast
-or faster for the formats both read (``python -m tests.benchmarks decode``).
+**soundfile reads PCM WAV and AIFF** (straight into float64 through libsndfile, with the same
+bounded file, cleaning and counts); FFmpeg decodes everything else. Measured on a 4-min 44.1 kHz
+stereo track, best of 3, same run, on the shared 2-core machine, single-threaded
+(``python -m tests.benchmarks bench_decode``): PCM through PyAV took 0.21 s (WAV) and 0.50 s
+(AIFF) against soundfile's 0.07 s and 0.13 s, hence the PCM path. For the compressed formats
+soundfile was measured 0.4-2.3x the time of PyAV, varying from run to run: Opus 1.67 s vs
+0.69 s, Vorbis 0.38 vs 0.45 s, MP3 0.23 vs 0.34 s, FLAC 0.24 vs 0.27 s in one run, FLAC 0.75 vs
+0.40 s in another. FFmpeg stays for them anyway: libsndfile cannot read a FLAC without a total
+sample count (what streaming encoders write: "Internal psf_fseek() failed"), misreads some Opus
+files and (1.2.2) MP3s it wrote itself (issue 9), and cannot read AAC, ALAC or WMA at all; one
+decoder for every compressed format keeps the counts and the seek semantics the same.
 
 Seeking is bit-exact for every codec but one case: AAC with perceptual noise substitution (PNS,
 on by default in ffmpeg's own AAC encoder) fills noise bands from a generator that runs across
@@ -52,6 +61,7 @@ from typing import Any
 
 import av
 import numpy as np
+import soundfile as sf
 from numpy.typing import NDArray
 
 from shared.errors import UnsupportedAudio
@@ -68,6 +78,9 @@ SEEK_PREROLL_S = 1.0
 #: How much of the end of the stream is decoded to find where it ends: more than one packet of
 #: any codec (the largest, FLAC's, is under 0.75 s at 44.1 kHz) plus the seek pre-roll.
 TAIL_S = 2.0
+
+#: Containers whose PCM libsndfile reads faster than FFmpeg (measured: see the module docstring).
+SOUNDFILE_CONTAINERS = frozenset({"wav", "aiff"})
 
 #: How many decoded frames are searched for a pair whose timestamps agree (an anchor).
 ANCHOR_SEARCH_FRAMES = 64
@@ -244,13 +257,14 @@ class AudioReader:
         known_frames: int | None = None,
     ) -> None:
         self._file = _open_source(source)
+        self._pcm: Any = None
         try:
             self.info = self._read_info(max_channels, known_frames)
         except UnsupportedAudio:
-            self._file.close()
+            self.close()
             raise
         except _DECODE_ERRORS as exc:
-            self._file.close()
+            self.close()
             raise UnsupportedAudio(_reason(exc)) from None
 
     # -- opening -----------------------------------------------------------------------------
@@ -269,6 +283,7 @@ class AudioReader:
             bit_rate_bps = int(stream.bit_rate or context.bit_rate or container.bit_rate or 0)
             claimed = _claimed_frames(stream, sample_rate)
             time_base = Fraction(stream.time_base) if stream.time_base else None
+            pcm_file = container.format.name in SOUNDFILE_CONTAINERS and codec.startswith("pcm_")
         if sample_rate <= 0 or channels <= 0:
             raise UnsupportedAudio("cannot decode audio: no sample rate or channel count")
         if max_channels is not None and channels > max_channels:
@@ -276,6 +291,13 @@ class AudioReader:
                 f"too many channels: {channels} (at most {max_channels} supported)"
             )
         self._channels, self._sample_rate = channels, sample_rate
+        self._pcm = _open_pcm(self._file) if pcm_file else None
+        if self._pcm is not None:
+            self._pcm_float = self._pcm.subtype in ("FLOAT", "DOUBLE")  # integers cannot overflow
+            frames = known_frames if known_frames is not None else int(self._pcm.frames)
+            if frames <= 0:
+                raise UnsupportedAudio("cannot decode audio: the file has zero audio frames")
+            return AudioInfo(sample_rate, channels, frames, codec, bit_rate_bps)
         #: Timestamp ticks per sample when timestamps count single samples (None otherwise:
         #: then positions come from decoding from 0 only).
         self._ticks_per_sample: int | None = None
@@ -407,9 +429,32 @@ class AudioReader:
         if start >= stop:
             return
         try:
-            yield from self._blocks(block_frames, start, stop)
-        except _DECODE_ERRORS as exc:
+            if self._pcm is not None:
+                yield from self._pcm_blocks(block_frames, start, stop)
+            else:
+                yield from self._blocks(block_frames, start, stop)
+        except (*_DECODE_ERRORS, sf.LibsndfileError) as exc:
             raise UnsupportedAudio(_reason(exc)) from None
+
+    def _pcm_blocks(self, block_frames: int, start: int, stop: int) -> Iterator[AudioBlock]:
+        """PCM WAV/AIFF through libsndfile, which reads straight into float64."""
+        self._pcm.seek(start)
+        position = start
+        while position < stop:
+            block = self._pcm.read(min(block_frames, stop - position), dtype="float64",
+                                   always_2d=True)
+            if block.shape[0] == 0:
+                self._ended_early(position)
+            if self._pcm_float:
+                _clean(block)
+            position += block.shape[0]
+            yield block
+
+    def _ended_early(self, reached: int) -> None:
+        raise UnsupportedAudio(
+            f"cannot decode audio: the stream ends at frame {reached}, before its length "
+            f"of {self.info.frames} frames (data is missing: the file is damaged)"
+        )
 
     def _blocks(self, block_frames: int, start: int, stop: int) -> Iterator[AudioBlock]:
         buffer = np.empty((block_frames, self._channels))
@@ -444,10 +489,7 @@ class AudioReader:
                 _clean(block)
             yield block
         if reached < stop:
-            raise UnsupportedAudio(
-                f"cannot decode audio: the stream ends at frame {reached}, before its length "
-                f"of {self.info.frames} frames (data is missing: the file is damaged)"
-            )
+            self._ended_early(reached)
 
     def _samples_from(self, start: int) -> Iterator[tuple[int, NDArray[Any], float | None]]:
         """(frame index, samples, scale) from ``start`` on; the first piece begins exactly there.
@@ -487,6 +529,8 @@ class AudioReader:
     # -- lifetime ----------------------------------------------------------------------------
 
     def close(self) -> None:
+        if self._pcm is not None:
+            self._pcm.close()
         self._file.close()
 
     def __enter__(self) -> AudioReader:
@@ -499,6 +543,16 @@ class AudioReader:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _open_pcm(file: _BoundedFile) -> Any:
+    """libsndfile on the same bounded file, or None when it does not read this PCM variant
+    (then FFmpeg decodes it)."""
+    file.seek(0)
+    try:
+        return sf.SoundFile(file, mode="r")
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        return None
 
 
 def _claimed_frames(stream: Any, sample_rate: int) -> int | None:
