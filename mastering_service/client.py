@@ -1,7 +1,8 @@
 """Command-line client: ``python -m mastering_service.client master PATH -o out.wav``.
 
-Streams a mastered track from a running mastering service into a WAV file, shows progress on
-stderr, and prints the plan and the summary as JSON on stdout. PATH is relative to the server's
+Streams a mastered track from a running mastering service into a file — WAV, or FLAC, Opus,
+MP3 or AAC with ``--format`` (or the output's extension) — shows progress on stderr, and prints
+the plan, the stream header and the summary as JSON on stdout. PATH is relative to the server's
 media root; ``--upload`` sends a local file's bytes instead.
 """
 
@@ -22,6 +23,12 @@ from shared.proto.mastering.v1 import mastering_pb2 as pb
 from shared.proto.mastering.v1 import mastering_pb2_grpc as pb_grpc
 
 _ENCODINGS = {"s16": pb.PCM_S16LE, "s24": pb.PCM_S24LE, "f32": pb.PCM_F32LE}
+_FORMATS = {"wav": pb.WAV, "raw": pb.RAW, "flac": pb.FLAC, "ogg_opus": pb.OGG_OPUS,
+            "mp3": pb.MP3, "mp4_aac": pb.MP4_AAC, "adts_aac": pb.ADTS_AAC}
+#: ``--format`` when it is not given: from the output file's extension, else WAV.
+_FORMAT_BY_EXTENSION = {".wav": "wav", ".raw": "raw", ".flac": "flac", ".opus": "ogg_opus",
+                        ".ogg": "ogg_opus", ".mp3": "mp3", ".m4a": "mp4_aac",
+                        ".mp4": "mp4_aac", ".aac": "adts_aac"}
 _MAX_MESSAGE_BYTES = 64 << 20
 _PROGRESS_INTERVAL_S = 0.2
 
@@ -29,9 +36,13 @@ _PROGRESS_INTERVAL_S = 0.2
 def build_request(args: argparse.Namespace) -> pb.MasterTrackRequest:
     track = (pb.TrackRef(content=Path(args.track).read_bytes()) if args.upload
              else pb.TrackRef(path=args.track))
+    output_format = args.format or _FORMAT_BY_EXTENSION.get(Path(args.output).suffix.lower(),
+                                                             "wav")
     request = pb.MasterTrackRequest(track=track, encoding=_ENCODINGS[args.encoding],
-                                    container=pb.WAV, start_s=args.start_s,
-                                    chunk_frames=args.chunk_frames)
+                                    container=_FORMATS[output_format], start_s=args.start_s,
+                                    chunk_frames=args.chunk_frames, mp3_vbr=args.mp3_vbr)
+    if args.bit_rate_kbps is not None:
+        request.bit_rate_kbps = args.bit_rate_kbps
     if args.target_lufs is not None:
         request.target_lufs = args.target_lufs
     if args.ceiling_dbtp is not None:
@@ -47,7 +58,8 @@ def master_to_file(
     target: str, request: pb.MasterTrackRequest, out_path: Path, *, timeout_s: float | None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Run one MasterTrack call, write the WAV, return {"plan": …, "summary": …}."""
+    """Run one MasterTrack call, write the file, return {"plan": …, "header": …,
+    "summary": …}."""
     options = [("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
                ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES)]
     header: pb.StreamHeader | None = None
@@ -65,10 +77,8 @@ def master_to_file(
                 elif kind == "chunk":
                     out.write(message.chunk.pcm)
                     if header is not None:
-                        bytes_per_frame = header.channels * {pb.PCM_S16LE: 2, pb.PCM_S24LE: 3,
-                                                             pb.PCM_F32LE: 4}[header.encoding]
-                        frames_done = message.chunk.start_frame + (
-                            len(message.chunk.pcm) // bytes_per_frame)
+                        # Encoded chunks carry no frame count; where the chunk starts is close.
+                        frames_done = message.chunk.start_frame
                         now = time.monotonic()
                         if progress and now - last_report > _PROGRESS_INTERVAL_S:
                             share = frames_done / max(1, header.total_frames)
@@ -82,19 +92,25 @@ def master_to_file(
     if header is None or summary is None:
         raise RuntimeError("the stream ended without a header and a summary")
     as_dict = {"preserving_proto_field_name": True, "always_print_fields_with_no_presence": True}
-    return {"plan": MessageToDict(header.plan, **as_dict),
+    header_fields = MessageToDict(header, **as_dict)
+    header_fields.pop("plan")
+    return {"plan": MessageToDict(header.plan, **as_dict), "header": header_fields,
             "summary": MessageToDict(summary, **as_dict),
             "output": str(out_path)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mastering_service.client",
-                                     description="stream a mastered track into a WAV file")
+                                     description="stream a mastered track into a file")
     commands = parser.add_subparsers(dest="command", required=True)
     master = commands.add_parser("master", help="master one track")
     master.add_argument("track", help="path relative to the server's media root "
                                       "(or a local file with --upload)")
-    master.add_argument("-o", "--output", required=True, type=Path, help="WAV file to write")
+    master.add_argument("-o", "--output", required=True, type=Path, help="file to write")
+    master.add_argument("--format", choices=sorted(_FORMATS), default=None,
+                        help="output format (default: from the output's extension, else wav)")
+    master.add_argument("--bit-rate-kbps", type=int, help="bit rate of lossy output")
+    master.add_argument("--mp3-vbr", action="store_true", help="MP3: average-bit-rate VBR")
     master.add_argument("--target", default="localhost:50052", help="mastering service address")
     master.add_argument("--upload", action="store_true", help="send the file's bytes")
     master.add_argument("--target-lufs", type=float)

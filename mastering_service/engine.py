@@ -398,8 +398,7 @@ def render_to_wav(
 
 def _limited_for(plan: MasteringPlan, codec: CodecOptions | None) -> MasteringPlan:
     """The plan the chain is built from: for a lossy codec the limiter aims its head-room
-    (``FormatSpec.headroom_db``) under the requested ceiling, so the decoded stream keeps it."""
-    if codec is None or codec.spec.headroom_db == 0.0:
+    (``CodecOptions.headroom_db``) under the requested ceiling, so the decoded stream keeps it."""
+    if codec is None or codec.headroom_db == 0.0:
         return plan
-    return replace(plan, true_peak_ceiling_dbtp=plan.true_peak_ceiling_dbtp
-                   - codec.spec.headroom_db)
+    return replace(plan, true_peak_ceiling_dbtp=plan.true_peak_ceiling_dbtp - codec.headroom_db)

@@ -17,11 +17,13 @@ from pathlib import Path
 
 from fingerprint_service.extractor import extract
 from mastering_service.analysis import analyze
+from mastering_service.chain.codecs import FORMATS
 from mastering_service.chain.encoding import ENCODINGS
-from mastering_service.engine import RenderOptions, render_to_wav
+from mastering_service.engine import RenderOptions, render_to_file
 from mastering_service.lwrp import fallback_plan, fingerprint_plan
 from mastering_service.plan import FallbackReason, MasteringPlan
 from mastering_service.request import (
+    CONTAINERS,
     DEFAULT_CEILING_DBTP,
     DEFAULT_INTENSITY,
     DEFAULT_TARGET_LUFS,
@@ -87,7 +89,9 @@ def _plan_from_args(args: argparse.Namespace) -> MasteringPlan:
     validate(MasterRequest(
         target_lufs=args.target_lufs, true_peak_ceiling_dbtp=args.ceiling_dbtp,
         intensity=args.intensity, encoding=getattr(args, "encoding", "s16"),
-        start_s=getattr(args, "start_s", 0.0),
+        start_s=getattr(args, "start_s", 0.0), container=getattr(args, "format", "wav"),
+        bit_rate_kbps=getattr(args, "bit_rate_kbps", None),
+        mp3_vbr=getattr(args, "mp3_vbr", False),
     ))
     if not args.input.is_file():
         raise TrackNotFound(f"no such file: {args.input}")
@@ -118,32 +122,51 @@ class _Progress:
             self._next_percent = (percent // PROGRESS_STEP_PERCENT + 1) * PROGRESS_STEP_PERCENT
 
 
+#: ``--format`` when it is not given: from the output file's extension, else WAV.
+FORMAT_BY_EXTENSION = {".wav": "wav", ".raw": "raw", ".pcm": "raw", ".ogg": "ogg_opus",
+                       ".m4a": "mp4_aac", ".mp4": "mp4_aac",
+                       **{f".{spec.extension}": name for name, spec in FORMATS.items()}}
+
+
 def main_render(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m mastering_service render",
-        description="Master an audio file to a WAV file and print the plan and the result "
-                    "as JSON.",
+        description="Master an audio file to a WAV, FLAC, Opus, MP3 or AAC file and print the "
+                    "plan and the result as JSON.",
     )
     _add_plan_arguments(parser)
-    parser.add_argument("output", type=Path, help="WAV file to write")
+    parser.add_argument("output", type=Path, help="file to write")
+    parser.add_argument("--format", choices=CONTAINERS, default=None,
+                        help="output format (default: from the output file's extension, "
+                             "else wav)")
     parser.add_argument("--encoding", choices=ENCODINGS, default="s16",
-                        help="sample format of the WAV file")
+                        help="sample format of WAV/RAW output; FLAC's bit depth (s16 or s24)")
+    parser.add_argument("--bit-rate-kbps", type=int, default=None,
+                        help="bit rate of lossy output (defaults: Opus 160, MP3 256, AAC 192)")
+    parser.add_argument("--mp3-vbr", action="store_true",
+                        help="MP3: LAME's average-bit-rate VBR instead of CBR")
     parser.add_argument("--start-s", type=float, default=0.0, help="start position, seconds")
     args = parser.parse_args(argv)
+    if args.format is None:
+        args.format = FORMAT_BY_EXTENSION.get(args.output.suffix.lower(), "wav")
     try:
         plan = _plan_from_args(args)
-        options = RenderOptions(encoding=args.encoding, start_s=args.start_s)
+        options = RenderOptions(encoding=args.encoding, start_s=args.start_s,
+                                container=args.format, bit_rate_kbps=args.bit_rate_kbps,
+                                mp3_vbr=args.mp3_vbr)
         long_track = probe(args.input).duration_s > PROGRESS_MIN_DURATION_S
-        summary = render_to_wav(args.input, args.output, plan, options,
-                                progress=_Progress() if long_track else None)
+        summary = render_to_file(args.input, args.output, plan, options,
+                                 progress=_Progress() if long_track else None)
     except (ServiceError, OSError) as exc:
         return _fail(str(exc))
     report = {
         "plan": plan.to_dict(),
         "output": {
+            "format": args.format,
             "lufs": summary.output_lufs,
             "true_peak_dbtp": summary.output_true_peak_dbtp,
             "frames": summary.frames_sent,
+            "bytes": summary.bytes_sent,
         },
     }
     print(json.dumps(report, indent=2, ensure_ascii=False))

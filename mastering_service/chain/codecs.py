@@ -12,8 +12,9 @@ How the stream stays a pure function of the signal:
 * **Bit-exact muxing** — container and encoder run with FFmpeg's ``bitexact`` flag: no library
   version strings, no creation time, a fixed Ogg serial number.
 * **Non-seekable sink** — the muxer writes to an append-only buffer, so it never rewrites bytes
-  it has handed out (FFmpeg then skips its seek-back fix-ups: FLAC's STREAMINFO keeps "total
-  samples unknown", which is valid; fragmented MP4 needs none).
+  it has handed out. What FFmpeg would have fixed up at the end by seeking back (FLAC's total
+  sample count, MP3's LAME tag, MP4's edit list) is known from the stream's length before the
+  first sample and written up front (``gapless``).
 
 Opus runs at 48 kHz. Other rates are converted before the encoder by FFmpeg's libswresample
 (``aresample``): a windowed-sinc polyphase filter, Kaiser window (β = 9), ``RESAMPLER_TAPS``
@@ -47,8 +48,10 @@ from numpy.typing import NDArray
 from mastering_service.chain.encoding import Encoder
 from mastering_service.chain.gapless import (
     AAC_PRIMING_FRAMES,
+    FLAC_HEADER_BYTES,
     LAME_ENCODER_DELAY,
     MP3_DECODER_DELAY,
+    flac_with_total_samples,
     lame_info_frame,
     mp4_init_end,
     mp4_with_edit_list,
@@ -85,31 +88,37 @@ class FormatSpec:
     lossy: bool
     default_bit_rate_kbps: int | None  # None: lossless, no bit rate to choose
     bit_rate_range_kbps: tuple[int, int] | None
-    #: How far under the requested ceiling the limiter aims so the *decoded* output keeps it.
+    #: How far under the requested ceiling the limiter aims so the *decoded* output keeps it:
+    #: at the default bit rate or above, and below it.
     headroom_db: float
+    low_rate_headroom_db: float
 
 
 #: Limiter head-room per format, from the codec's true-peak overshoot: the decoded file's true
 #: peak minus the lossless (FLAC) render's, both by ffmpeg ``ebur128=peak=true``, on corpus
-#: tracks mastered at −14 LUFS / −1 dBTP at the default bit rate (the worst track in brackets):
+#: tracks mastered at −14 LUFS / −1 dBTP (the fallback plan) — 14 tracks at the default bit
+#: rate, 7 of them also at a low one:
 #:
-#:   format    overshoot dB: median  worst          head-room dB
-#:   ogg_opus                0.4     1.0 (music002)  0.6
-#:   mp3                     0.1     0.3 (Proton)    0.1
-#:   mp4/adts  (same coder)  0.1     1.8 (Proton)    1.4
+#:   format          bit rate kbit/s   overshoot dB: median  worst            head-room dB
+#:   ogg_opus        160 (default)                   0.3     1.0 (music002)   0.6
+#:                    96                             0.5     1.1 (music012)   0.7
+#:   mp3             256 (default)                   0.0     0.4 (music012)   0.1
+#:                   128                             0.1     0.7 (music012)   0.3
+#:   mp4/adts aac    192 (default)                   0.1     1.8 (Proton)     1.4
+#:                   128                             0.1     1.5 (music012)   1.4
 #:
-#: head-room = worst − the 0.5 dB a lossy stream may exceed the ceiling by, + 0.1 dB margin, and
-#: never under 0.1 dB for a lossy codec. Lower bit rates overshoot more (Opus at 96 kbit/s by up
-#: to 0.2 dB more than at 160). FLAC needs none: its output is the dithered 16/24-bit PCM whose
-#: true peak the limiter already holds.
+#: head-room = worst − the 0.5 dB a lossy stream may exceed the ceiling by + 0.1 dB margin,
+#: never under 0.1 dB for a lossy codec and, below the default rate, never under the default's.
+#: Rates under the low one measured overshoot more and are not covered by the table. FLAC
+#: needs none: its output is the dithered 16/24-bit PCM whose true peak the limiter holds.
 FORMATS: dict[str, FormatSpec] = {
     spec.name: spec
     for spec in (
-        FormatSpec("flac", "flac", "flac", "flac", False, None, None, 0.0),
-        FormatSpec("ogg_opus", "ogg", "libopus", "opus", True, 160, (6, 510), 0.6),
-        FormatSpec("mp3", "mp3", "libmp3lame", "mp3", True, 256, (32, 320), 0.1),
-        FormatSpec("mp4_aac", "mp4", "aac", "m4a", True, 192, (32, 512), 1.4),
-        FormatSpec("adts_aac", "adts", "aac", "aac", True, 192, (32, 512), 1.4),
+        FormatSpec("flac", "flac", "flac", "flac", False, None, None, 0.0, 0.0),
+        FormatSpec("ogg_opus", "ogg", "libopus", "opus", True, 160, (6, 510), 0.6, 0.7),
+        FormatSpec("mp3", "mp3", "libmp3lame", "mp3", True, 256, (32, 320), 0.1, 0.3),
+        FormatSpec("mp4_aac", "mp4", "aac", "m4a", True, 192, (32, 512), 1.4, 1.4),
+        FormatSpec("adts_aac", "adts", "aac", "aac", True, 192, (32, 512), 1.4, 1.4),
     )
 }
 FLAC_BITS = (16, 24)
@@ -137,6 +146,16 @@ class CodecOptions:
         return FORMATS[self.format]
 
     @property
+    def headroom_db(self) -> float:
+        """The limiter head-room for this format at this bit rate (see ``FORMATS``)."""
+        spec = self.spec
+        rate = self.effective_bit_rate_kbps
+        if rate is not None and spec.default_bit_rate_kbps is not None \
+                and rate < spec.default_bit_rate_kbps:
+            return spec.low_rate_headroom_db
+        return spec.headroom_db
+
+    @property
     def effective_bit_rate_kbps(self) -> int | None:
         if not self.spec.lossy:
             return None
@@ -160,6 +179,16 @@ def check_options(options: CodecOptions) -> None:
         raise ValueError(f"FLAC bit depth must be 16 or 24, not {options.flac_bits}")
     if options.mp3_vbr and spec.name != "mp3":
         raise ValueError("VBR mode applies to MP3 only")
+
+
+def codec_options(container: str, encoding: str, bit_rate_kbps: int | None,
+                  mp3_vbr: bool) -> CodecOptions | None:
+    """The encoder options a request's container, encoding (FLAC's bit depth: ``s16`` or
+    ``s24``), bit rate and MP3 mode ask for; None for the PCM containers."""
+    if container not in FORMATS:
+        return None
+    return CodecOptions(container, bit_rate_kbps, flac_bits=24 if encoding == "s24" else 16,
+                        mp3_vbr=mp3_vbr)
 
 
 def output_sample_rate(options: CodecOptions, sample_rate: int) -> int:
@@ -314,9 +343,9 @@ class CodecWriter:
                                      if spec.codec == "flac" else None)
         self._resampler = (_Resampler(sample_rate, self.output_rate, channels)
                            if self.output_rate != sample_rate else None)
-        # Bytes held until the container header can be completed (MP4), or to put before the
-        # first byte (MP3's tag frame); None once the header is out.
-        self._head: bytes | None = b""
+        # Bytes held until the container header can be completed (FLAC, MP4), or to put before
+        # the first byte (MP3's tag frame); None once the header is out (Ogg and ADTS need none).
+        self._head: bytes | None = None if spec.muxer in ("ogg", "adts") else b""
         if spec.muxer == "mp3":
             assert bit_rate is not None
             self._head = lame_info_frame(samples=self.output_frames,
@@ -444,17 +473,22 @@ class CodecWriter:
         out = self._sink.take()
         if self._head is None:
             return out
-        if self.options.spec.muxer != "mp4":
-            out, self._head = self._head + out, None
-            return out
         held = self._head + out
-        init_end = mp4_init_end(held)
-        if init_end is None:
-            self._head = held
-            return b""
+        muxer = self.options.spec.muxer
+        if muxer == "flac":
+            if len(held) < FLAC_HEADER_BYTES:
+                self._head = held  # STREAMINFO not complete yet
+                return b""
+            held = flac_with_total_samples(held, self.output_frames)
+        elif muxer == "mp4":
+            init_end = mp4_init_end(held)
+            if init_end is None:
+                self._head = held  # moov not complete yet
+                return b""
+            held = mp4_with_edit_list(held[:init_end], frames=self.output_frames,
+                                      sample_rate=self.output_rate) + held[init_end:]
         self._head = None
-        return mp4_with_edit_list(held[:init_end], frames=self.output_frames,
-                                  sample_rate=self.output_rate) + held[init_end:]
+        return held
 
 
 def _container_options(spec: FormatSpec) -> dict[str, str]:

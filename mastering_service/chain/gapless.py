@@ -9,6 +9,8 @@ sample, so both can be written at the start, as pure functions of that length:
   encoder delay and padding, so a decoder trims the 1105 leading and the trailing padding
   samples. The byte count, seek table and music CRC are unknown up front and left out (their
   flags unset; the music length and CRC fields are 0, meaning unknown).
+* **FLAC** — STREAMINFO's total sample count (the MD5 and frame sizes stay 0, "unknown", as the
+  format allows).
 * **MP4** — an edit list (ISO/IEC 14496-12 §8.6.6) in the fragmented file's initial ``moov``:
   the media starts after the AAC encoder's 1024 priming frames and lasts exactly the track. The
   movie time scale is set to the sample rate so that length is exact to the frame.
@@ -130,4 +132,25 @@ def mp4_with_edit_list(init: bytes, *, frames: int, sample_rate: int,
     data[insert_at:insert_at] = edts
     struct.pack_into(">I", data, moov, moov_size + len(edts))
     struct.pack_into(">I", data, trak, trak_size + len(edts))
+    return bytes(data)
+
+
+#: FLAC stream: "fLaC", the STREAMINFO block header, then STREAMINFO, whose bytes 10–17 hold
+#: sample rate (20 bits), channels − 1 (3), bits − 1 (5) and the total sample count (36).
+_FLAC_RATE_TO_TOTAL_OFFSET = 4 + 4 + 10
+_FLAC_TOTAL_BITS = 36
+FLAC_HEADER_BYTES = _FLAC_RATE_TO_TOTAL_OFFSET + 8
+
+
+def flac_with_total_samples(head: bytes, frames: int) -> bytes:
+    """A FLAC stream's first ``FLAC_HEADER_BYTES`` or more, with STREAMINFO's total sample
+    count set to ``frames`` (a streaming encoder leaves it 0, "unknown": players then show no
+    duration and cannot seek by time)."""
+    if head[:4] != b"fLaC" or len(head) < FLAC_HEADER_BYTES:
+        raise ValueError("not the start of a FLAC stream")
+    (packed,) = struct.unpack_from(">Q", head, _FLAC_RATE_TO_TOTAL_OFFSET)
+    mask = (1 << _FLAC_TOTAL_BITS) - 1
+    packed = (packed & ~mask) | (frames & mask)
+    data = bytearray(head)
+    struct.pack_into(">Q", data, _FLAC_RATE_TO_TOTAL_OFFSET, packed)
     return bytes(data)

@@ -213,3 +213,26 @@ def test_random_short_signals_always_give_a_valid_file(
         assert abs(decoded.shape[0] - frames) <= RESAMPLED_SLACK_FRAMES
     else:
         assert decoded.shape[0] == frames
+
+
+def test_flac_header_carries_the_total_sample_count(tmp_path: Path) -> None:
+    frames = 12_345
+    options = CodecOptions("flac")
+    path = tmp_path / "total.flac"
+    path.write_bytes(_encode(options, _noise(frames)))
+    probed = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=duration_ts",
+                             "-of", "csv=p=0", str(path)], capture_output=True, text=True)
+    assert int(probed.stdout.strip()) == frames
+
+
+@pytest.mark.parametrize(("options", "headroom_db"), [
+    (CodecOptions("flac"), 0.0), (CodecOptions("ogg_opus"), 0.6),
+    (CodecOptions("ogg_opus", bit_rate_kbps=96), 0.7),
+    (CodecOptions("ogg_opus", bit_rate_kbps=256), 0.6),
+    (CodecOptions("mp3"), 0.1), (CodecOptions("mp3", bit_rate_kbps=128), 0.3),
+    (CodecOptions("mp4_aac"), 1.4), (CodecOptions("adts_aac", bit_rate_kbps=128), 1.4),
+])
+def test_limiter_headroom_follows_the_measured_table(options: CodecOptions,
+                                                     headroom_db: float) -> None:
+    """Below a format's default bit rate the low-rate figure applies (it overshoots more)."""
+    assert options.headroom_db == headroom_db
