@@ -21,7 +21,7 @@ class MasteringServer:
 
 
 async def build_server(config: Config, *, listen: str | None = None) -> MasteringServer:
-    service = MasteringService(config, FingerprintClient(config.fingerprint_target))
+    service = MasteringService(config, FingerprintClient.from_config(config))
     app = GrpcApp(
         config=config,
         listen=listen or config.mastering_listen,

@@ -7,17 +7,32 @@ down the call fails at once with UNAVAILABLE and the stream falls back without w
 
 Python does not propagate deadlines, and an unset caller deadline reads as ~1e19 s, so every call
 gets an explicit timeout: min(requested timeout, caller's remaining time − margin).
+
+A fetch asks in two steps: a lookup (``cached_only``), which a live service answers in
+milliseconds whatever its load, then, for a track it has not seen, the computation. Only the
+lookup feeds the circuit breaker (``breaker``): a lookup left unanswered says the service is hung,
+a slow computation only that it is busy. While the breaker is open no call is made; a health check
+on the same channel every probe interval closes it. The computation is asked only when the cold
+queue (``cold_queue``) expects it back within the time left; otherwise the stream falls back at
+once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 
 import grpc
 import structlog
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mastering_service.breaker import Breaker, BreakerState, Transition
+from mastering_service.cold_queue import ColdQueue
 from mastering_service.plan import FallbackReason
+from shared.config import Config
 from shared.fingerprint import (
     ALGORITHM_VERSION,
     FINGERPRINT_FIELDS,
@@ -41,6 +56,8 @@ _KEEPALIVE_TIME_MS = 30_000      # ping an idle connection every 30 s (servers a
 _KEEPALIVE_TIMEOUT_MS = 10_000
 _MAX_RECONNECT_BACKOFF_MS = 2_000  # a recovered fingerprint service is used again within ~2 s
 _MAX_MESSAGE_BYTES = 256 << 20
+#: A live service answers a health check in milliseconds; a probe waits this long at most.
+_PROBE_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +89,7 @@ def _from_pb(response: pb.GetFingerprintResponse) -> FetchedFingerprint:
     info = response.track_info
     return FetchedFingerprint(
         fingerprint=Fingerprint(**{name: float(getattr(fp, name)) for name in FINGERPRINT_FIELDS}),
-        info=TrackInfo(**{name: getattr(info, name) for name in TRACK_INFO_FIELDS}),
+        info=TrackInfo.from_dict({name: getattr(info, name) for name in TRACK_INFO_FIELDS}),
         source=FingerprintSource(pb.FingerprintSource.Name(response.source)),
     )
 
@@ -86,9 +103,21 @@ def _classify(error: grpc.aio.AioRpcError) -> FallbackReason:
     return FallbackReason.ERROR
 
 
+def _answered(error: grpc.aio.AioRpcError) -> bool:
+    """Whether the service answered at all (a timeout or an unreachable server is no answer)."""
+    return error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
 class FingerprintClient:
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, *, breaker: Breaker, probe_interval_s: float,
+                 cold_queue: ColdQueue | None = None) -> None:
         self._target = target
+        self.breaker = breaker
+        self._probe_interval_s = probe_interval_s
+        self.cold_queue = cold_queue or ColdQueue()
+        #: Why the last unanswered lookup failed: the reason an open breaker reports.
+        self._no_answer_reason = FallbackReason.DEADLINE_EXCEEDED
+        self._probe_task: asyncio.Task[None] | None = None
         self._channel = grpc.aio.insecure_channel(
             target,
             options=[
@@ -108,51 +137,131 @@ class FingerprintClient:
             ],
         )
         self._stub = pb_grpc.FingerprintServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    @classmethod
+    def from_config(cls, config: Config) -> FingerprintClient:
+        return cls(config.fingerprint_target,
+                   breaker=Breaker(config.fingerprint_breaker_failures,
+                                   config.fingerprint_breaker_cooldown_s),
+                   probe_interval_s=config.fingerprint_breaker_probe_interval_s)
 
     async def close(self) -> None:
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._probe_task
         await self._channel.close()
 
     async def fetch(
-        self, track: LocalTrack, *, timeout_s: float, request_id: str = ""
+        self, track: LocalTrack, *, timeout_s: float, duration_s: float, request_id: str = ""
     ) -> FetchedFingerprint | FetchFailure:
-        """The fingerprint of ``track``, or why not. Never raises for a remote failure."""
+        """The fingerprint of ``track`` (``duration_s`` of audio), or why not. Never raises for
+        a remote failure."""
+        if self.breaker.is_open:
+            return FetchFailure(self._no_answer_reason,
+                                f"circuit breaker open for {self.breaker.open_for_s():.1f} s: the "
+                                f"fingerprint service left {self.breaker.failures_to_open} "
+                                "lookups in a row unanswered; not asking until a probe answers")
         if timeout_s <= 0.0:
             return FetchFailure(FallbackReason.DEADLINE_EXCEEDED, "no time left to ask")
+        started = time.monotonic()
         metadata = (("x-request-id", request_id),) if request_id else None
         try:
-            if isinstance(track.source, bytes):
-                response = await self._fetch_content(track.source, timeout_s, metadata)
-            else:
-                request = pb.GetFingerprintRequest(track=pb.TrackRef(path=track.relative_path))
-                response = await self._stub.GetFingerprint(request, timeout=timeout_s,
-                                                            metadata=metadata)
+            response = await self._stub.GetFingerprint(
+                pb.GetFingerprintRequest(track=self._lookup_ref(track), cached_only=True),
+                timeout=timeout_s, metadata=metadata)
+            self.breaker.record_answer()
         except grpc.aio.AioRpcError as error:
-            reason = _classify(error)
-            log.warning("fingerprint_fetch_failed", reason=reason.value,
-                        code=error.code().name, detail=error.details(), target=self._target)
-            return FetchFailure(reason, f"{error.code().name}: {error.details()}")
+            if error.code() != grpc.StatusCode.NOT_FOUND:
+                return self._failed(error, lookup=True)
+            self.breaker.record_answer()
+            remaining_s = timeout_s - (time.monotonic() - started)
+            computed = await self._compute(track, remaining_s, duration_s, metadata)
+            if isinstance(computed, FetchFailure):
+                return computed
+            response = computed
         if response.algorithm_version != ALGORITHM_VERSION:
             return FetchFailure(FallbackReason.ERROR,
                                 f"algorithm version {response.algorithm_version} differs from "
                                 f"{ALGORITHM_VERSION}")
         return _from_pb(response)
 
-    async def _fetch_content(
-        self, content: bytes, timeout_s: float, metadata: tuple[tuple[str, str], ...] | None
-    ) -> pb.GetFingerprintResponse:
-        """Ask by hash first; send the bytes only when the service has not seen them."""
+    @staticmethod
+    def _lookup_ref(track: LocalTrack) -> pb.TrackRef:
+        if isinstance(track.source, bytes):
+            return pb.TrackRef(content_sha256=sha256_bytes(track.source))
+        return pb.TrackRef(path=track.relative_path)
+
+    async def _compute(
+        self, track: LocalTrack, remaining_s: float, duration_s: float,
+        metadata: tuple[tuple[str, str], ...] | None,
+    ) -> pb.GetFingerprintResponse | FetchFailure:
+        """Ask for the computation, unless the queue says it would come back too late."""
+        expected_s = self.cold_queue.expected_wait_s(duration_s)
+        if expected_s > remaining_s:
+            log.info("fingerprint_not_asked", expected_s=round(expected_s, 2),
+                     remaining_s=round(remaining_s, 2), in_flight=self.cold_queue.in_flight,
+                     track=track.describe())
+            return FetchFailure(FallbackReason.DEADLINE_EXCEEDED,
+                                f"not cached, and the fingerprint service is busy: "
+                                f"{self.cold_queue.in_flight} computations queued, this one "
+                                f"expected in {expected_s:.1f} s, more than the "
+                                f"{max(0.0, remaining_s):.1f} s left")
+        source = (pb.TrackRef(content=track.source) if isinstance(track.source, bytes)
+                  else pb.TrackRef(path=track.relative_path))
+        ticket = self.cold_queue.enter(duration_s)
         started = time.monotonic()
-        by_hash = pb.GetFingerprintRequest(
-            track=pb.TrackRef(content_sha256=sha256_bytes(content)), cached_only=True)
+        elapsed_s: float | None = None
         try:
             response: pb.GetFingerprintResponse = await self._stub.GetFingerprint(
-                by_hash, timeout=timeout_s, metadata=metadata)
+                pb.GetFingerprintRequest(track=source), timeout=remaining_s, metadata=metadata)
+            elapsed_s = time.monotonic() - started
             return response
         except grpc.aio.AioRpcError as error:
-            if error.code() != grpc.StatusCode.NOT_FOUND:
-                raise
-        remaining = max(0.001, timeout_s - (time.monotonic() - started))
-        full = pb.GetFingerprintRequest(track=pb.TrackRef(content=content))
-        response = await self._stub.GetFingerprint(full, timeout=remaining, metadata=metadata)
-        return response
+            if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                elapsed_s = time.monotonic() - started
+            return self._failed(error, lookup=False)
+        finally:
+            self.cold_queue.leave(ticket, elapsed_s)
 
+    def _failed(self, error: grpc.aio.AioRpcError, *, lookup: bool) -> FetchFailure:
+        reason = _classify(error)
+        log.warning("fingerprint_fetch_failed", reason=reason.value, step=(
+            "lookup" if lookup else "compute"), code=error.code().name, detail=error.details(),
+            target=self._target)
+        if lookup and not _answered(error):
+            self._no_answer_reason = reason
+            self._note(self.breaker.record_no_answer())
+        return FetchFailure(reason, f"{error.code().name}: {error.details()}")
+
+    def _note(self, transition: Transition | None) -> None:
+        """Log a change of the breaker's state; start the probe when it opened."""
+        if transition is None:
+            return
+        if transition.state is BreakerState.OPEN:
+            log.warning("fingerprint_breaker_opened", failures=transition.failures,
+                        cooldown_s=self.breaker.cooldown_s,
+                        probe_interval_s=self._probe_interval_s, target=self._target)
+            if self._probe_task is None or self._probe_task.done():
+                # A context of its own: the probe outlives the request that opened the breaker.
+                self._probe_task = asyncio.get_running_loop().create_task(
+                    self._probe_until_closed(), context=contextvars.Context())
+        else:
+            log.info("fingerprint_breaker_closed", open_s=round(transition.after_s, 2),
+                     target=self._target)
+
+    async def _probe_until_closed(self) -> None:
+        while self.breaker.is_open:
+            await asyncio.sleep(max(self._probe_interval_s, self.breaker.probe_due_in_s()))
+            self._note(self.breaker.record_probe(await self._probe()))
+
+    async def _probe(self) -> bool:
+        """Whether the service answers a health check now (SERVING, or no health service: an
+        answer all the same). NOT_SERVING is a draining server: not back."""
+        try:
+            response = await self._health.Check(health_pb2.HealthCheckRequest(),
+                                                timeout=_PROBE_TIMEOUT_S)
+        except grpc.aio.AioRpcError as error:
+            return bool(error.code() == grpc.StatusCode.UNIMPLEMENTED)
+        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)

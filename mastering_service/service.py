@@ -10,6 +10,7 @@ that is cancelled stops after the chunk in hand and frees its decoder and stages
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncGenerator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -206,7 +207,8 @@ class MasteringService:
                         else self._config.fingerprint_timeout_ms)
         timeout_s = fetch_timeout_s(requested_ms, caller_remaining_s,
                                     self._fallback_cost.estimate_s(duration_s))
-        fetched = await self._client.fetch(track, timeout_s=timeout_s, request_id=request_id)
+        fetched = await self._client.fetch(track, timeout_s=timeout_s, duration_s=duration_s,
+                                           request_id=request_id)
         if isinstance(fetched, FetchedFingerprint):
             plan = fingerprint_plan(
                 fetched.fingerprint, fetched.info, target_lufs=request.target_lufs,
@@ -225,4 +227,5 @@ class MasteringService:
             true_peak_ceiling_dbtp=request.true_peak_ceiling_dbtp,
             intensity=request.intensity, reason=fetched.reason,
         )
-        return plan, content_sha256
+        return dataclasses.replace(plan, reasons=(
+            plan.reasons[0], f"fingerprint: {fetched.detail}", *plan.reasons[1:])), content_sha256

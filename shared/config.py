@@ -128,10 +128,15 @@ def _sqlite_in_data_dir(resolved: Mapping[str, Any]) -> str:
     return f"sqlite:///{(data_dir / _SQLITE_FILE_NAME).resolve()}"
 
 
-def _usable_cpus(resolved: Mapping[str, Any]) -> int:
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, which containers narrow)."""
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
+
+
+def _usable_cpus(resolved: Mapping[str, Any]) -> int:
+    return usable_cpus()
 
 
 # --- The declaration ---------------------------------------------------------------------------
@@ -206,6 +211,17 @@ class Config:
     fingerprint_timeout_ms: int = field(metadata=setting(
         "5000", integer(0, 600_000), "mastering",
         "how long to wait for a fingerprint before mastering from its own quick analysis"))
+    fingerprint_breaker_failures: int = field(metadata=setting(
+        "3", integer(1, 1000), "mastering",
+        "fingerprint lookups left unanswered in a row (timeout, unreachable) that open the "
+        "circuit breaker: streams then fall back at once instead of waiting"))
+    fingerprint_breaker_cooldown_s: float = field(metadata=setting(
+        "5", number(0.0, 3600.0), "mastering",
+        "shortest time the breaker stays open before a probe may close it"))
+    fingerprint_breaker_probe_interval_s: float = field(metadata=setting(
+        "1", number(0.05, 600.0), "mastering",
+        "while the breaker is open, a health check of the fingerprint service this often; the "
+        "first answer after the cool-down closes it"))
     log_format: str = field(metadata=setting(
         "console", choice("json", "console"), "both", "`json` (one object per line) or `console`"))
     log_level: str = field(metadata=setting(
