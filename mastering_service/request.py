@@ -38,6 +38,9 @@ DEFAULT_INTENSITY = 1.0
 TARGET_LUFS = Bounds(-40.0, -5.0, "LUFS")
 CEILING_DBTP = Bounds(-9.0, 0.0, "dBTP")
 INTENSITY = Bounds(0.0, 1.0)
+#: tonal_amount, width_amount, dynamics_amount: shares of their stage, like intensity.
+ASPECT_AMOUNT = Bounds(0.0, 1.0)
+ASPECT_AMOUNT_FIELDS = ("tonal_amount", "width_amount", "dynamics_amount")
 #: PCM containers, then the encoded formats (``chain.codecs.FORMATS``).
 CONTAINERS = ("raw", "wav", *FORMATS)
 #: Largest chunk a caller may ask for: 256 Ki frames of stereo f32 is 2 MiB, well under the
@@ -50,7 +53,8 @@ MAX_FINGERPRINT_TIMEOUT_MS = 60_000
 class MasterRequest:
     path: str | None = None
     content: bytes | None = None
-    target_lufs: float = DEFAULT_TARGET_LUFS
+    #: None = DEFAULT_TARGET_LUFS, or with a reference track the reference's loudness.
+    target_lufs: float | None = None
     true_peak_ceiling_dbtp: float = DEFAULT_CEILING_DBTP
     intensity: float = DEFAULT_INTENSITY
     encoding: str = "s16"
@@ -60,14 +64,36 @@ class MasterRequest:
     fingerprint_timeout_ms: int | None = None  # None = the server default
     bit_rate_kbps: int | None = None  # lossy containers; None = the format's default
     mp3_vbr: bool = False
+    #: A reference track, like the track: a path under the media root or the file's bytes.
+    reference_path: str | None = None
+    reference_content: bytes | None = None
+    #: Per-aspect amounts, 0–1; None = ``intensity``.
+    tonal_amount: float | None = None
+    width_amount: float | None = None
+    dynamics_amount: float | None = None
+
+    @property
+    def has_reference(self) -> bool:
+        return self.reference_path is not None or self.reference_content is not None
+
+    def aspect_amounts(self) -> dict[str, float | None]:
+        """The per-aspect amounts by their plan keyword (``lwrp.plan_mastering``)."""
+        return {name: getattr(self, name) for name in ASPECT_AMOUNT_FIELDS}
 
 
 def validate(request: MasterRequest) -> None:
     """Every parameter against its allowed range. (Which track, and whether ``start_s`` lies
     inside it, is known only once the track is open: ``check_seek``.)"""
-    TARGET_LUFS.check("target_lufs", request.target_lufs)
+    if request.target_lufs is not None:
+        TARGET_LUFS.check("target_lufs", request.target_lufs)
     CEILING_DBTP.check("true_peak_ceiling_dbtp", request.true_peak_ceiling_dbtp)
     INTENSITY.check("intensity", request.intensity)
+    for name, amount in request.aspect_amounts().items():
+        if amount is not None:
+            ASPECT_AMOUNT.check(name, amount)
+    if request.reference_path is not None and request.reference_content is not None:
+        raise InvalidArgument("reference: set at most one of reference.path or "
+                              "reference.content")
     if request.encoding not in ENCODINGS:
         raise InvalidArgument(f"encoding must be one of {', '.join(ENCODINGS)}")
     if request.container not in CONTAINERS:

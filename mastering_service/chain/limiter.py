@@ -127,6 +127,8 @@ class TruePeakLimiter:
         # the start, so ``group − 1`` unity gains come first.
         self._gains = np.ones(group - 1)
         self._delay = np.zeros((self.latency_frames, channels))
+        #: Deepest gain reduction applied to the last block processed, dB (a read-out only).
+        self.last_reduction_db = 0.0
 
     @property
     def peak_target_dbtp(self) -> float:
@@ -144,7 +146,9 @@ class TruePeakLimiter:
         gains, self._gains = self._gains[:n], self._gains[n:]
         delayed = np.concatenate([self._delay, x])
         self._delay = delayed[n:].copy()
-        if gains.min() == 1.0:
+        lowest = float(gains.min())
+        self.last_reduction_db = -20.0 * math.log10(lowest) if lowest > 0.0 else math.inf
+        if lowest == 1.0:
             return delayed[:n]
         y = delayed[:n] * gains[:, None]
         return np.clip(y, -self._output_limit, self._output_limit, out=y)
