@@ -28,6 +28,7 @@ from shared.fingerprint import ALGORITHM_VERSION, Fingerprint, TrackInfo
 from shared.hashing import sha256_bytes, sha256_file
 from shared.levels import LevelMeter
 from shared.loudness import LoudnessMeter
+from shared.peak_reduction import envelope_meter, limiter_release_ms, loudness_after_limiting
 
 #: The fingerprint service accepts up to 7.1 (SPEC section 3).
 MAX_CHANNELS = 8
@@ -40,7 +41,7 @@ class FingerprintAnalyzer:
         self.sample_rate = sample_rate
         self.channels = channels
         self.frames = 0
-        self.loudness = LoudnessMeter(sample_rate, channels, measure_true_peak=True)
+        self.loudness = envelope_meter(sample_rate, channels)
         self.levels = LevelMeter(sample_rate, channels)
         self.framer = StftFramer(sample_rate)
         config = self.framer.config
@@ -160,6 +161,8 @@ def extract(
         loudness_range_lu=float(analyzer.loudness.loudness_range_lu()),
         codec=info.codec,
         bit_rate_bps=info.bit_rate_bps,
+        limited_loudness_lufs=loudness_after_limiting(
+            analyzer.loudness, limiter_release_ms(fingerprint.tempo_bpm)),
     )
     return fingerprint, track
 

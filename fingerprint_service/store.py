@@ -269,6 +269,7 @@ class _Tables:
             loudness_range_lu = peewee.DoubleField()
             codec = peewee.TextField()
             bit_rate_bps = peewee.BigIntegerField(default=0)
+            limited_loudness_lufs = peewee.TextField(default="[]")  # JSON list of LUFS
             computed_at = peewee.DateTimeField()
             compute_ms = peewee.DoubleField()
 
@@ -599,7 +600,7 @@ class FingerprintStore:
     def _fingerprint_row(self, fingerprint: Fingerprint, info: TrackInfo, compute_ms: float
                          ) -> dict[str, Any]:
         return {
-            **info.to_dict(),  # one typed column per TrackInfo field
+            **_info_columns(info),  # one column per TrackInfo field
             "algorithm_version": self._algorithm_version,
             "features_json": json.dumps(
                 fingerprint.to_dict(), allow_nan=False, separators=(",", ":")
@@ -727,7 +728,8 @@ class FingerprintStore:
         try:
             return StoredFingerprint(
                 fingerprint=Fingerprint.from_dict(json.loads(row["features_json"])),
-                info=TrackInfo.from_dict(row),
+                info=TrackInfo.from_dict(
+                    {**row, "limited_loudness_lufs": json.loads(row["limited_loudness_lufs"])}),
                 algorithm_version=int(row["algorithm_version"]),
                 compute_ms=float(row["compute_ms"]),
             )
@@ -752,7 +754,18 @@ def _identity(path: str) -> tuple[int, int] | None:
 #: Columns added to ``fingerprints`` after its first layout: (name, SQL type and default). A
 #: database that lacks one gets it on connect; it is keyed on the column itself, so the order in
 #: which layout changes land does not matter.
-_ADDED_FINGERPRINT_COLUMNS = (("bit_rate_bps", "BIGINT NOT NULL DEFAULT 0"),)
+_ADDED_FINGERPRINT_COLUMNS = (
+    ("bit_rate_bps", "BIGINT NOT NULL DEFAULT 0"),
+    ("limited_loudness_lufs", "TEXT NOT NULL DEFAULT '[]'"),
+)
+
+
+def _info_columns(info: TrackInfo) -> dict[str, Any]:
+    """TrackInfo as the row's typed columns; its one list (the limiting curve) as JSON text."""
+    columns = info.to_dict()
+    columns["limited_loudness_lufs"] = json.dumps(list(info.limited_loudness_lufs),
+                                                  allow_nan=False)
+    return columns
 
 
 def _add_missing_columns(db: _PooledDatabase) -> None:

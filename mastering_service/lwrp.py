@@ -14,9 +14,18 @@ predicted to change)``. The corpus tests check the result against ffmpeg on 21 r
 from __future__ import annotations
 
 import math
-from dataclasses import replace
-from typing import Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
+from mastering_service.balance import (
+    BUILT_IN_REFERENCE,
+    Reference,
+    side_gain_db,
+    tonal_shelves_db,
+    track_reference,
+    treble_mid_ratio_db,
+)
 from mastering_service.chain.width import MidSideWidth
 from mastering_service.plan import (
     COMPRESSOR_MAX_REDUCTION_DB,
@@ -27,17 +36,20 @@ from mastering_service.plan import (
 from mastering_service.prediction import (
     COMPRESSOR_LOUDNESS_PER_DB,
     EXPANSION_PEAK_RISE_DB,
+    MAX_LIMITING_DB,
     LevelModel,
-    limiter_useful_reduction_db,
     spectral_loudness_change_db,
+    spectral_peak_change_db,
 )
 from mastering_service.request import (
     DEFAULT_CEILING_DBTP,
     DEFAULT_INTENSITY,
     DEFAULT_TARGET_LUFS,
+    TARGET_LUFS,
 )
 from shared.fingerprint import Fingerprint, FingerprintSource, TrackInfo
 from shared.loudness import ABSOLUTE_GATE_LUFS
+from shared.peak_reduction import limiter_release_ms
 
 # --- Categories ----------------------------------------------------------------------------------
 
@@ -56,25 +68,13 @@ EXPANSION_MIN_AMOUNT = 0.1
 
 # --- Raising quiet material (QUIET) --------------------------------------------------------------
 
-#: Peak reduction (compressor + limiter) a boost may ask for, at intensity 1: the ceiling the
-#: spec sets (SPEC section 5). The plan stays well inside it (at most 3 dB), because of
-#: LIMITER_BOOST_MAX_DB.
+#: Peak reduction (compressor + limiter) a boost may ask for, at intensity 1 (SPEC section 5):
+#: quiet material that needs no more than this reaches its target.
 PEAK_REDUCTION_BUDGET_DB = 6.0
-#: Most true-peak limiting a boost may ask for, at intensity 1. The loudness a limiter takes
-#: away depends on how densely the loud passages' peaks crowd the maximum, which no fingerprint
-#: dimension measures:
-#: on the 21 corpus tracks, 4 dB of limiting cost 0.09–1.31 LU between tracks of similar
-#: peak-to-loudness ratio, 2 dB cost 0.01–0.50 LU and is predicted within ±0.36 LU
-#: (leave-one-out). Beyond this the effective target is lowered instead: the loudness promise
-#: (±0.5 LU) holds, and the track is not crushed.
-LIMITER_BOOST_MAX_DB = 2.0
-#: A boost never pushes the limiter past the point where a further dB of limiting gains less
-#: than half a LU (dense, already squashed peaks): that is crushing, not raising.
-LIMITER_MAX_MARGINAL_COST = 0.5
-#: The slow compressor's reduction per dB of boost limiting (0.5): it evens out the loud
+#: The slow compressor's reduction per dB of limiting a boost adds: it evens out the loud
 #: passages (quieter passages, under its threshold, are left alone) while the limiter catches
-#: the peaks; at most COMPRESSOR_MAX_REDUCTION_DB (1 dB) for the 2 dB of boost limiting.
-COMPRESSOR_PER_LIMITER_DB = COMPRESSOR_MAX_REDUCTION_DB / LIMITER_BOOST_MAX_DB
+#: the peaks; at most COMPRESSOR_MAX_REDUCTION_DB (1 dB).
+COMPRESSOR_PER_LIMITER_DB = 0.5
 #: The biggest boost ever applied: a −44 LUFS track still reaches −14.
 MAX_BOOST_DB = 30.0
 #: Below this loudness a track is (near) silence and is not raised (no noise-floor blow-up);
@@ -84,44 +84,16 @@ SILENCE_FADE_LU = 10.0
 #: Floor for a true peak that is −inf or absurdly low (digital silence).
 TRUE_PEAK_FLOOR_DBTP = -200.0
 
-# --- Tonal correction (fingerprint only) ---------------------------------------------------------
+# --- Tonal balance and width (fingerprint only; the decisions are ``balance``'s) ----------------
 
-#: Reference balance: 10·log10(P(20–250 Hz) / P(250–4000 Hz)). Pink noise gives −0.4 dB and a
-#: −4.5 dB/octave tilt (a common mix-reference slope) gives +5.3 dB; +3 dB sits between them,
-#: a full but not boomy low end.
-REFERENCE_BASS_MID_RATIO_DB = 3.0
-#: Reference 10·log10(P(4 kHz–top) / P(250–4000 Hz)): −2.4 dB for pink noise, −7.3 dB for the
-#: −4.5 dB/octave tilt; −6 dB keeps presence and air audible without harshness.
-REFERENCE_TREBLE_MID_RATIO_DB = -6.0
-#: No correction while the balance is within this distance of the reference (SPEC section 5).
-TONAL_DEAD_ZONE_DB = 2.0
-#: Share of the distance beyond the dead zone that the shelf corrects: gentle, not a match EQ.
-TONAL_CORRECTION_RATIO = 0.75
-TONAL_MAX_DB = 3.0
+#: The crest change the tonal EQ may cause on DYNAMIC_LOUD material, predicted from its effect on
+#: peaks and on loudness; beyond it both shelves are scaled down. SPEC section 6 allows ±1 dB in
+#: all: the other half is left to the high-pass (its phase lifts the peaks of limited masters by
+#: up to ~1 dB) and the limiter.
+EQ_CREST_CHANGE_MAX_DB = 0.5
+#: Bisection steps for that scale (2^-20: far finer than a shelf's 0.1 dB report).
+SHELF_SCALE_STEPS = 20
 
-# --- Width (fingerprint only) --------------------------------------------------------------------
-
-#: Healthy stereo_width band: S about 15 dB under M (0.15) up to S about 3.5 dB under M (0.40).
-HEALTHY_WIDTH_LOW = 0.15
-HEALTHY_WIDTH_HIGH = 0.40
-#: Material narrower than this is near-mono and is never widened (fade over the next step).
-NEAR_MONO_WIDTH = 0.03
-NEAR_MONO_FADE = 0.03
-#: Never widen when L/R correlate less than this (widening would expose phase problems).
-WIDEN_MIN_CORRELATION = 0.3
-WIDEN_CORRELATION_FADE = 0.1
-#: Anti-phase material (correlation below 0) is narrowed, fully at this correlation.
-ANTI_PHASE_FULL_CORRELATION = -0.5
-WIDTH_CORRECTION_RATIO = 0.5
-WIDTH_MAX_DB = 3.0
-
-# --- Limiter release -----------------------------------------------------------------------------
-
-#: Release = this many beats (a sixteenth note): the gain is back before the next subdivision.
-RELEASE_BEATS = 0.25
-RELEASE_RANGE_MS = (50.0, 300.0)
-#: Without a tempo (fallback plan, beatless material).
-DEFAULT_RELEASE_MS = 150.0
 
 class LevelAnalysis(Protocol):
     """What the fallback plan needs from the service's own quick analysis."""
@@ -134,6 +106,9 @@ class LevelAnalysis(Protocol):
 
     @property
     def true_peak_dbtp(self) -> float: ...
+
+    @property
+    def limited_loudness_lufs(self) -> Sequence[float]: ...
 
 
 # --- Small continuous helpers --------------------------------------------------------------------
@@ -149,83 +124,76 @@ def _smoothstep(edge0: float, edge1: float, x: float) -> float:
     return t * t * (3.0 - 2.0 * t)
 
 
-def _beyond_dead_zone(deviation: float, dead_zone: float) -> float:
-    """Signed distance outside ``±dead_zone`` (0 inside): continuous at the edges."""
-    return math.copysign(max(0.0, abs(deviation) - dead_zone), deviation)
-
-
-def _db(power_ratio: float) -> float:
-    return 10.0 * math.log10(power_ratio)
-
-
-def _amplitude_db(ratio: float) -> float:
-    return 20.0 * math.log10(ratio)
-
-
 def _finite(value: float, fallback: float) -> float:
     number = float(value)
     return number if math.isfinite(number) else fallback
 
 
-# --- Tonal, width, release decisions -------------------------------------------------------------
+# --- Tonal and width decisions ------------------------------------------------------------------
 
 
-def _treble_mid_ratio_db(fp: Fingerprint) -> float | None:
-    mids = fp.low_mid_share + fp.mid_share + fp.upper_mid_share
-    treble = fp.presence_share + fp.air_share
-    if mids <= 0.0 or treble <= 0.0:
-        return None
-    return _db(treble / mids)
+@dataclass(frozen=True)
+class _Shaping:
+    """The tonal EQ and width stage for one plan, and what they are predicted to do."""
+
+    low_shelf_db: float = 0.0
+    high_shelf_db: float = 0.0
+    side_gain_db: float = 0.0
+    loudness_change_db: float = 0.0  # EQ and high-pass, LU
+    peak_change_db: float = 0.0  # the EQ's effect on the true peak, dB
+    width_change_db: float = 0.0
+    reasons: tuple[str, ...] = ()
 
 
-def _tonal_shelves_db(fp: Fingerprint) -> tuple[float, float]:
-    """(low shelf, high shelf) gains at intensity 1: toward the reference balance."""
-    bass_excess = _beyond_dead_zone(
-        fp.bass_mid_ratio_db - REFERENCE_BASS_MID_RATIO_DB, TONAL_DEAD_ZONE_DB
+def _shaping(
+    fp: Fingerprint | None, reference: Reference, *, tonal_amount: float, width_amount: float,
+    dynamic_weight: float,
+) -> _Shaping:
+    """Shelves and side gain toward ``reference``, scaled by their amounts; for DYNAMIC_LOUD
+    material (``dynamic_weight``) the shelves are scaled down until the predicted crest change
+    is within EQ_CREST_CHANGE_MAX_DB."""
+    if fp is None:
+        return _Shaping()
+    low, high = tonal_shelves_db(fp, reference)
+    low, high = tonal_amount * low, tonal_amount * high
+    side = width_amount * side_gain_db(fp, reference)
+    reasons: list[str] = []
+
+    def crest_change(scale: float) -> float:
+        return (spectral_peak_change_db(fp, scale * low, scale * high)
+                - spectral_loudness_change_db(fp, scale * low, scale * high)
+                + spectral_loudness_change_db(fp, 0.0, 0.0))
+
+    bound = EQ_CREST_CHANGE_MAX_DB / dynamic_weight if dynamic_weight > 0.0 else math.inf
+    if (low or high) and abs(crest_change(1.0)) > bound:
+        kept, dropped = 0.0, 1.0
+        for _ in range(SHELF_SCALE_STEPS):
+            middle = 0.5 * (kept + dropped)
+            kept, dropped = (middle, dropped) if abs(crest_change(middle)) <= bound else (
+                kept, middle)
+        reasons.append(f"tonal correction scaled to {kept:.0%}: the EQ would change the crest "
+                       f"by {crest_change(1.0):+.1f} dB")
+        low, high = kept * low, kept * high
+    reasons[:0] = _tonal_reasons(fp, reference, low, high, side)
+    return _Shaping(
+        low_shelf_db=low, high_shelf_db=high, side_gain_db=side,
+        loudness_change_db=spectral_loudness_change_db(fp, low, high),
+        peak_change_db=spectral_peak_change_db(fp, low, high),
+        width_change_db=MidSideWidth.power_change_db(fp.stereo_width, side),
+        reasons=tuple(reasons),
     )
-    low = _clamp(-TONAL_CORRECTION_RATIO * bass_excess, -TONAL_MAX_DB, TONAL_MAX_DB)
-    treble_ratio = _treble_mid_ratio_db(fp)
-    high = 0.0
-    if treble_ratio is not None:
-        treble_excess = _beyond_dead_zone(
-            treble_ratio - REFERENCE_TREBLE_MID_RATIO_DB, TONAL_DEAD_ZONE_DB
-        )
-        high = _clamp(-TONAL_CORRECTION_RATIO * treble_excess, -TONAL_MAX_DB, TONAL_MAX_DB)
-    return low, high
 
 
-def _side_mid_ratio(width: float) -> float:
-    """rms(S) / rms(M) from stereo_width = rms(S) / (rms(M) + rms(S))."""
-    w = _clamp(width, 0.0, 0.999)
-    return w / (1.0 - w)
-
-
-def _side_gain_db(fp: Fingerprint) -> float:
-    """Side gain at intensity 1: widen narrow-but-correlated material, narrow very wide or
-    anti-phase material; never widen near-mono material or when the correlation is low."""
-    ratio = _side_mid_ratio(fp.stereo_width)
-    low_ratio = _side_mid_ratio(HEALTHY_WIDTH_LOW)
-    high_ratio = _side_mid_ratio(HEALTHY_WIDTH_HIGH)
-    widen_allowed = _smoothstep(
-        NEAR_MONO_WIDTH, NEAR_MONO_WIDTH + NEAR_MONO_FADE, fp.stereo_width
-    ) * _smoothstep(
-        WIDEN_MIN_CORRELATION, WIDEN_MIN_CORRELATION + WIDEN_CORRELATION_FADE, fp.phase_correlation
-    )
-    widen = 0.0
-    if widen_allowed > 0.0:
-        widen = widen_allowed * WIDTH_CORRECTION_RATIO * max(0.0, _amplitude_db(low_ratio / ratio))
-    narrow_wide = WIDTH_CORRECTION_RATIO * max(0.0, _amplitude_db(max(ratio, 1e-9) / high_ratio))
-    narrow_anti_phase = WIDTH_MAX_DB * _smoothstep(
-        0.0, -ANTI_PHASE_FULL_CORRELATION, -fp.phase_correlation
-    )
-    narrow = max(narrow_wide, narrow_anti_phase)
-    return _clamp(min(widen, WIDTH_MAX_DB) - narrow, -WIDTH_MAX_DB, WIDTH_MAX_DB)
-
-
-def _release_ms(fp: Fingerprint | None) -> float:
-    if fp is None or fp.tempo_bpm <= 0.0:
-        return DEFAULT_RELEASE_MS
-    return _clamp(RELEASE_BEATS * 60_000.0 / fp.tempo_bpm, *RELEASE_RANGE_MS)
+def _resolved_target(target_lufs: float | None, reference: Fingerprint | None
+                     ) -> tuple[float, str | None]:
+    """The requested target; absent, the reference track's loudness (within the request's
+    bounds), else the default."""
+    if target_lufs is not None:
+        return float(target_lufs), None
+    if reference is not None and math.isfinite(reference.lufs):
+        target = _clamp(reference.lufs, TARGET_LUFS.low, TARGET_LUFS.high)
+        return target, f"target {target:.1f} LUFS: the reference track's loudness"
+    return DEFAULT_TARGET_LUFS, None
 
 
 # --- The plan ------------------------------------------------------------------------------------
@@ -246,14 +214,32 @@ def plan_mastering(
     input_crest_db: float,
     input_true_peak_dbtp: float,
     fingerprint: Fingerprint | None,
-    target_lufs: float = DEFAULT_TARGET_LUFS,
+    target_lufs: float | None = None,
     true_peak_ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
     intensity: float = DEFAULT_INTENSITY,
     fingerprint_source: FingerprintSource = FingerprintSource.COMPUTED,
+    tonal_amount: float | None = None,
+    width_amount: float | None = None,
+    dynamics_amount: float | None = None,
+    reference: Fingerprint | None = None,
+    limited_loudness_lufs: Sequence[float] = (),
 ) -> MasteringPlan:
-    """Decide how to master a track (SPEC section 5), for request parameters already checked
-    against their ranges (``request.validate``)."""
-    target, ceiling, amount = float(target_lufs), float(true_peak_ceiling_dbtp), float(intensity)
+    """Decide how to master a track (SPEC sections 5 and 12), for request parameters already
+    checked against their ranges (``request.validate``).
+
+    ``limited_loudness_lufs``: the track's measured loudness after x dB of true-peak limiting
+    (``shared.peak_reduction``); without it the limiter is predicted to cost no loudness.
+
+    ``target_lufs`` None: the reference track's loudness when there is one, else the default.
+    Each per-aspect amount (tonal EQ, width, dynamics: expander and compressor) defaults to
+    ``intensity``; at 0 its stage is neutral. ``reference``: a reference track's fingerprint,
+    which the tonal balance and width move toward instead of the built-in reference.
+    """
+    target_value, target_reason = _resolved_target(target_lufs, reference)
+    target, ceiling, amount = target_value, float(true_peak_ceiling_dbtp), float(intensity)
+    tonal = amount if tonal_amount is None else float(tonal_amount)
+    width = amount if width_amount is None else float(width_amount)
+    dynamics = amount if dynamics_amount is None else float(dynamics_amount)
     lufs = _clamp(_finite(input_lufs, ABSOLUTE_GATE_LUFS), ABSOLUTE_GATE_LUFS, 20.0)
     crest = max(0.0, _finite(input_crest_db, 0.0))
     true_peak = max(TRUE_PEAK_FLOOR_DBTP, _finite(input_true_peak_dbtp, TRUE_PEAK_FLOOR_DBTP))
@@ -268,43 +254,43 @@ def plan_mastering(
     )
     content_weight = _smoothstep(SILENCE_LUFS, SILENCE_LUFS + SILENCE_FADE_LU, lufs)
     reasons.append(_category_reason(category, lufs, crest))
+    if target_reason is not None:
+        reasons.append(target_reason)
 
     # Expansion: only squashed loud material.
-    expansion = amount * loud_weight * squashed_weight * _clamp(
+    expansion = dynamics * loud_weight * squashed_weight * _clamp(
         (CREST_THRESHOLD_DB - crest) / EXPANSION_CREST_SPAN_DB, EXPANSION_MIN_AMOUNT, 1.0
     )
     if expansion > 0.0:
         reasons.append(f"upward transient expansion {expansion:.2f} to restore punch")
 
-    # Tonal and width corrections: fingerprint only.
-    low_shelf = high_shelf = side_gain = 0.0
-    if fingerprint is not None:
-        low, high = _tonal_shelves_db(fingerprint)
-        low_shelf = amount * content_weight * low
-        high_shelf = amount * content_weight * high
-        side_gain = amount * content_weight * _side_gain_db(fingerprint)
-        reasons.extend(_tonal_reasons(fingerprint, low_shelf, high_shelf, side_gain))
-    release_ms = _release_ms(fingerprint)
+    # Tonal and width corrections: fingerprint only, toward the reference track if any.
+    shaping = _shaping(
+        fingerprint, BUILT_IN_REFERENCE if reference is None else track_reference(reference),
+        tonal_amount=tonal * content_weight, width_amount=width * content_weight,
+        dynamic_weight=loud_weight * (1.0 - squashed_weight),
+    )
+    low_shelf, high_shelf = shaping.low_shelf_db, shaping.high_shelf_db
+    side_gain = shaping.side_gain_db
+    reasons.extend(shaping.reasons)
+    release_ms = limiter_release_ms(None if fingerprint is None else fingerprint.tempo_bpm)
     if fingerprint is not None and fingerprint.tempo_bpm > 0.0:
         reasons.append(
             f"limiter release {release_ms:.0f} ms from tempo {fingerprint.tempo_bpm:.0f} BPM"
         )
 
     # Predicted loudness and peak changes of every stage before the static gain.
-    tonal_change = 0.0
-    width_change = 0.0
-    if fingerprint is not None:
-        tonal_change = spectral_loudness_change_db(fingerprint, low_shelf, high_shelf)
-        width_change = MidSideWidth.power_change_db(fingerprint.stereo_width, side_gain)
-    # Gentle shelving and width keep the crest: the peak moves with the loudness; expansion
-    # raises it.
+    tonal_change, width_change = shaping.loudness_change_db, shaping.width_change_db
+    # The EQ moves the peaks by its amplitude-weighted gain (``spectral_peak_change_db``), width
+    # with the loudness; expansion raises them.
+    expansion_rise = EXPANSION_PEAK_RISE_DB * math.sqrt(expansion)
     model = LevelModel(
         input_lufs=lufs,
         static_change_db=tonal_change + width_change,
-        peak_before_gain_dbtp=(true_peak + tonal_change + width_change
-                               + EXPANSION_PEAK_RISE_DB * math.sqrt(expansion)),
+        peak_before_gain_dbtp=true_peak + shaping.peak_change_db + width_change + expansion_rise,
         ceiling_dbtp=ceiling,
-        plr_db=true_peak - lufs,
+        limited_lufs=limited_loudness_lufs,
+        expansion_rise_db=expansion_rise,
     )
 
     # Level: only ever down for loud material; quiet material is raised toward the target.
@@ -312,21 +298,30 @@ def plan_mastering(
     boost = quiet_weight * content_weight * min(MAX_BOOST_DB, max(0.0, target - lufs))
     wanted = level_target + boost
     # Peak reduction the level alone forces (peaks already over the ceiling), before any
-    # make-up for what that limiting costs: it is done whatever the budget, but never pushed.
+    # make-up for what that limiting costs: it is done whatever the budget.
     forced = max(0.0, model.reduction_for(level_target - lufs - model.static_change_db))
-    # The boost may add limiting up to its (intensity-scaled) share, as long as it is useful.
-    boost_limit = min(LIMITER_BOOST_MAX_DB * amount, limiter_useful_reduction_db(
-        model.plr_db, LIMITER_MAX_MARGINAL_COST))
-    allowed = max(forced, boost_limit)
-    effective_target = min(wanted, model.target_for(allowed))
+    # The budget: a boost may ask for peak reduction up to 6 dB × intensity, counted as the
+    # input's own peaks would need it (true peak + boost − ceiling); the measured curve then
+    # says how much limiting that really takes (a little more: limiting costs loudness too).
+    budget = PEAK_REDUCTION_BUDGET_DB * amount
+    budget_target = lufs + budget + ceiling - true_peak
+    effective_target = min(wanted, max(level_target, budget_target),
+                           model.target_for(MAX_LIMITING_DB))
     level = model.level_for(effective_target)
-    # The compressor evens out the loud passages in proportion to the limiting the boost added;
-    # it lowers loudness and peaks alike, so the gain makes it up and the limiter's work is
-    # unchanged. Total peak reduction ≤ (1 + 0.5) · 2 dB · intensity, inside the 6 dB budget.
+    # The slow compressor evens out the loud passages the boost pushes into the limiter: half a
+    # dB per dB of limiting the boost adds, at most COMPRESSOR_MAX_REDUCTION_DB × intensity, and
+    # only from the budget the boost leaves unused. It lowers loud passages and their peaks
+    # alike, so the make-up gain restores both and the limiter's work is unchanged: it smooths,
+    # it does not buy headroom, which is why the limiter gets the budget first and a track
+    # that needs all of it gets no compression.
     unboosted = model.level_for(min(level_target, effective_target))
-    compressor_reduction = min(COMPRESSOR_MAX_REDUCTION_DB, COMPRESSOR_PER_LIMITER_DB * max(
-        0.0, level.limiter_reduction_db - unboosted.limiter_reduction_db
-    ))
+    boost_limiting = max(0.0, level.limiter_reduction_db - unboosted.limiter_reduction_db)
+    needed = max(forced, true_peak + (effective_target - lufs) - ceiling)
+    compressor_reduction = max(0.0, min(COMPRESSOR_MAX_REDUCTION_DB * amount,
+                                        COMPRESSOR_PER_LIMITER_DB * boost_limiting,
+                                        budget - needed))
+    # dynamics_amount scales the compressor as intensity does (0 = no compressor).
+    compressor_reduction *= dynamics / amount if amount > 0.0 else 0.0
     compression = compressor_reduction / COMPRESSOR_MAX_REDUCTION_DB
     gain = level.gain_db + COMPRESSOR_LOUDNESS_PER_DB * compressor_reduction
 
@@ -334,8 +329,8 @@ def plan_mastering(
         reasons.append(f"raise toward {target:.1f} LUFS")
     if effective_target < wanted - 0.05:
         reasons.append(
-            f"reaching {wanted:.1f} LUFS needs more than {allowed:.1f} dB of true-peak limiting: "
-            f"target lowered to {effective_target:.1f} LUFS rather than crushing the track"
+            f"reaching {wanted:.1f} LUFS needs more than the {budget:.1f} dB peak-reduction "
+            f"budget: target lowered to {effective_target:.1f} LUFS rather than crushing the track"
         )
     if forced > 0.05:
         reasons.append(f"peaks {forced:.1f} dB over the ceiling even at this level")
@@ -376,6 +371,10 @@ def plan_mastering(
         limiter_release_ms=release_ms,
         intensity=amount,
         reasons=tuple(reasons),
+        tonal_amount=tonal,
+        width_amount=width,
+        dynamics_amount=dynamics,
+        reference_lufs=None if reference is None else reference.lufs,
     )
 
 
@@ -383,35 +382,40 @@ def fingerprint_plan(
     fingerprint: Fingerprint,
     info: TrackInfo,
     *,
-    target_lufs: float = DEFAULT_TARGET_LUFS,
+    target_lufs: float | None = None,
     true_peak_ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
     intensity: float = DEFAULT_INTENSITY,
     fingerprint_source: FingerprintSource = FingerprintSource.COMPUTED,
+    **options: Any,
 ) -> MasteringPlan:
     """The plan for a fingerprinted track: L and C from the fingerprint, the true peak from
-    its track info."""
+    its track info. ``options``: ``plan_mastering``'s per-aspect amounts and ``reference``."""
     return plan_mastering(
         input_lufs=fingerprint.lufs,
         input_crest_db=fingerprint.crest_db,
         input_true_peak_dbtp=info.true_peak_dbtp,
         fingerprint=fingerprint,
+        limited_loudness_lufs=info.limited_loudness_lufs,
         target_lufs=target_lufs,
         true_peak_ceiling_dbtp=true_peak_ceiling_dbtp,
         intensity=intensity,
         fingerprint_source=fingerprint_source,
+        **options,
     )
 
 
 def fallback_plan(
     analysis: LevelAnalysis,
     *,
-    target_lufs: float = DEFAULT_TARGET_LUFS,
+    target_lufs: float | None = None,
     true_peak_ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
     intensity: float = DEFAULT_INTENSITY,
     reason: FallbackReason,
+    **options: Any,
 ) -> MasteringPlan:
     """The hybrid plan when no fingerprint arrived: the same LWRP rule on the service's own
-    L, C and true peak, tonal and width stages neutral."""
+    L, C and true peak, tonal and width stages neutral. ``options`` as for
+    ``fingerprint_plan`` (a reference's fingerprint still gives the target its loudness)."""
     reason = FallbackReason(reason)
     if reason is FallbackReason.NONE:
         raise ValueError("a fallback plan needs the reason there was no fingerprint")
@@ -420,10 +424,12 @@ def fallback_plan(
         input_crest_db=analysis.crest_db,
         input_true_peak_dbtp=analysis.true_peak_dbtp,
         fingerprint=None,
+        limited_loudness_lufs=analysis.limited_loudness_lufs,
         target_lufs=target_lufs,
         true_peak_ceiling_dbtp=true_peak_ceiling_dbtp,
         intensity=intensity,
         fingerprint_source=FingerprintSource.FALLBACK,
+        **options,
     )
     return replace(plan, fallback_reason=reason,
                    reasons=(f"no fingerprint ({reason.value}): plan from the quick local analysis",
@@ -443,16 +449,19 @@ def _category_reason(category: Category, lufs: float, crest: float) -> str:
     return f"QUIET: {lufs:.1f} LUFS ≤ {LOUD_THRESHOLD_LUFS:g}"
 
 
-def _tonal_reasons(fp: Fingerprint, low: float, high: float, side: float) -> list[str]:
+def _tonal_reasons(fp: Fingerprint, reference: Reference, low: float, high: float,
+                   side: float) -> list[str]:
     reasons = []
     if low != 0.0:
-        reasons.append(f"bass/mid balance {fp.bass_mid_ratio_db:+.1f} dB vs reference "
-                       f"{REFERENCE_BASS_MID_RATIO_DB:+.1f}: low shelf {low:+.1f} dB")
-    if high != 0.0:
-        treble = _treble_mid_ratio_db(fp)
-        reasons.append(f"treble/mid balance {treble:+.1f} dB vs reference "
-                       f"{REFERENCE_TREBLE_MID_RATIO_DB:+.1f}: high shelf {high:+.1f} dB")
+        reasons.append(f"bass/mid balance {fp.bass_mid_ratio_db:+.1f} dB vs {reference.name} "
+                       f"{reference.bass_mid_ratio_db:+.1f}: low shelf {low:+.1f} dB")
+    treble, reference_treble = treble_mid_ratio_db(fp), reference.treble_mid_ratio_db
+    if high != 0.0 and treble is not None and reference_treble is not None:
+        reasons.append(f"treble/mid balance {treble:+.1f} dB vs {reference.name} "
+                       f"{reference_treble:+.1f}: high shelf {high:+.1f} dB")
     if side != 0.0:
-        reasons.append(f"stereo width {fp.stereo_width:.2f}, correlation "
+        target = ("the healthy band" if reference.width is None
+                  else f"{reference.name} {reference.width:.2f}")
+        reasons.append(f"stereo width {fp.stereo_width:.2f} vs {target}, correlation "
                        f"{fp.phase_correlation:+.2f}: side gain {side:+.1f} dB")
     return reasons

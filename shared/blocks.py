@@ -213,9 +213,10 @@ _INITIAL_FRAMES = 1024
 
 
 class FrameAccumulator:
-    """Per-sample values reduced over 100 ms frames, across any split of the stream.
+    """Per-sample values reduced over 100 ms frames (or ``1 / frames_per_s``), across any split
+    of the stream.
 
-    Frames are the cells of ``Grid(sample_rate, FRAMES_PER_S)``. Each ``add`` takes
+    Frames are the cells of ``Grid(sample_rate, frames_per_s)``. Each ``add`` takes
     ``(n, sum_columns)`` values to sum and ``(n, max_columns)`` values to take the maximum of;
     complete frames land in compact growing arrays, and the frame in progress is carried to the
     next call as its partial sums and maxima (a few numbers, not its samples). Frame boundaries
@@ -223,9 +224,16 @@ class FrameAccumulator:
     order in which a frame's samples are added follows the blocks).
     """
 
-    def __init__(self, sample_rate: int, sum_columns: int = 1, max_columns: int = 0) -> None:
+    def __init__(
+        self,
+        sample_rate: int,
+        sum_columns: int = 1,
+        max_columns: int = 0,
+        frames_per_s: int = FRAMES_PER_S,
+    ) -> None:
         self.sample_rate = sample_rate
-        self.grid = Grid(sample_rate, FRAMES_PER_S)
+        self.frames_per_s = frames_per_s
+        self.grid = Grid(sample_rate, frames_per_s)
         self.frames = 0  # samples seen
         self.complete = 0  # complete frames
         self._sums = np.zeros((_INITIAL_FRAMES, sum_columns))
@@ -234,7 +242,8 @@ class FrameAccumulator:
         self.partial_maxima = np.zeros(max_columns)
 
     def copy(self) -> FrameAccumulator:
-        twin = FrameAccumulator(self.sample_rate, self._sums.shape[1], self._maxima.shape[1])
+        twin = FrameAccumulator(self.sample_rate, self._sums.shape[1], self._maxima.shape[1],
+                                self.frames_per_s)
         twin.frames, twin.complete = self.frames, self.complete
         twin._sums, twin._maxima = self.sums.copy(), self.maxima.copy()
         twin.partial_sums, twin.partial_maxima = (
@@ -244,7 +253,7 @@ class FrameAccumulator:
         return twin
 
     def frame_start(self, index: IntArray) -> IntArray:
-        """First sample of each frame index: floor(k · fs / 10)."""
+        """First sample of each frame index: floor(k · fs / frames_per_s)."""
         return self.grid.start(index)
 
     @property

@@ -17,7 +17,7 @@ from shared.loudness import ABSOLUTE_GATE_LUFS
 #: with an older version count as missing.
 #: 2: decoded by FFmpeg (exact gapless frame counts; codec named as FFmpeg names it) and the
 #: bit rate in the track info.
-ALGORITHM_VERSION = 2
+ALGORITHM_VERSION = 3
 
 #: Lower edges of the seven spectral bands, Hz (sub-bass … air); the air band ends at
 #: min(BAND_TOP_HZ, Nyquist).
@@ -90,6 +90,9 @@ class TrackInfo:
     loudness_range_lu: float
     codec: str  # as FFmpeg names the decoder: "pcm_s16le", "vorbis", "aac", …
     bit_rate_bps: int  # the stream's bit rate as the file declares it, bit/s (0: unknown)
+    #: Integrated loudness after x dB of true-peak limiting, x = 0, 0.5, … 12 dB
+    #: (``shared.peak_reduction``; element 0 is the unlimited loudness).
+    limited_loudness_lufs: tuple[float, ...]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,7 +103,10 @@ class TrackInfo:
 
 
 #: How a stored or received value becomes each TrackInfo field's type (annotations are strings).
-_FIELD_TYPES: dict[str, Any] = {"float": float, "int": int, "str": str}
+_FIELD_TYPES: dict[str, Any] = {
+    "float": float, "int": int, "str": str,
+    "tuple[float, ...]": lambda values: tuple(float(v) for v in values),
+}
 
 FINGERPRINT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Fingerprint))
 TRACK_INFO_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(TrackInfo))

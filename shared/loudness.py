@@ -158,6 +158,18 @@ def _amplitude_to_db(amplitude: float) -> float:
     return 20.0 * math.log10(max(amplitude, floor))
 
 
+def gated_loudness(block_powers: FloatArray) -> float:
+    """Integrated loudness of gating-block powers (BS.1770-4 section 2.8): the −70 LUFS absolute
+    gate, then the relative gate 10 LU under the mean of what passed; floored at −70 LUFS."""
+    gated = block_powers[block_powers > _lufs_to_power(ABSOLUTE_GATE_LUFS)]
+    if gated.size == 0:
+        return ABSOLUTE_GATE_LUFS
+    relative = float(gated.mean()) * 10.0 ** (RELATIVE_GATE_LU / 10.0)
+    gated = gated[gated > relative]
+    lufs = float(_power_to_lufs(np.array([gated.mean()]))[0])
+    return max(ABSOLUTE_GATE_LUFS, lufs)
+
+
 # --- Loudness meter ------------------------------------------------------------------------------
 
 
@@ -172,7 +184,18 @@ class LoudnessMeter:
     followed, without disturbing further feeding.
     """
 
-    def __init__(self, sample_rate: int, channels: int, *, measure_true_peak: bool = True) -> None:
+    def __init__(
+        self,
+        sample_rate: int,
+        channels: int,
+        *,
+        measure_true_peak: bool = True,
+        envelope_per_s: int = 0,
+        envelope_range_db: float = 0.0,
+    ) -> None:
+        """``envelope_per_s`` > 0 also keeps the K-weighted energy and the 4× peak of every
+        ``1 / envelope_per_s`` cell (``envelope``), with peaks exact down to
+        ``envelope_range_db`` under the running true peak (needs ``measure_true_peak``)."""
         check_sample_rate(sample_rate)
         self.sample_rate = sample_rate
         self.channels = channels
@@ -188,6 +211,15 @@ class LoudnessMeter:
             TruePeakDetector(sample_rate, channels) if measure_true_peak else None
         )
         self._true_peak = 0.0
+        self._envelope: tuple[FrameAccumulator, FrameAccumulator] | None = None
+        self._envelope_floor = 10.0 ** (-envelope_range_db / 20.0)
+        if envelope_per_s > 0:
+            if self._true_peak_detector is None:
+                raise ValueError("an envelope needs measure_true_peak")
+            self._envelope = (
+                FrameAccumulator(sample_rate * oversampling, 1, 0, envelope_per_s),
+                FrameAccumulator(sample_rate, 0, 1, envelope_per_s),
+            )
 
     @property
     def frames(self) -> int:
@@ -206,14 +238,23 @@ class LoudnessMeter:
             planar = np.ascontiguousarray(x.T)
             self._sample_peak = max(self._sample_peak, float(planar.max()), -float(planar.min()))
         else:
-            peaks = detector.measure(x, self._true_peak)
+            # Exact peaks from envelope_range_db under the loudest so far (all of the first
+            # block): a later, louder passage only means more rows were exact than needed.
+            frame_floor = None if self._envelope is None else (
+                self._true_peak * self._envelope_floor)
+            peaks = detector.measure(x, self._true_peak, frame_floor)
             self._true_peak = peaks.true_peak
             self._sample_peak = max(self._sample_peak, peaks.sample_peak)
             planar = peaks.planar
+            if self._envelope is not None and peaks.frame_peaks is not None:
+                self._envelope[1].add(np.zeros((n, 0)), peaks.frame_peaks[:, None])
         if self._interpolator is not None:
             planar = self._interpolator.process(planar)
         filtered, self._zi = signal.sosfilt(self._sos, planar, axis=1, zi=self._zi)
-        self._energy.add(weighted_power(filtered, self._weights)[:, None])
+        power = weighted_power(filtered, self._weights)[:, None]
+        self._energy.add(power)
+        if self._envelope is not None:
+            self._envelope[0].add(power)
 
     def _settled(self) -> FrameAccumulator:
         """The sub-block energies, including what the interpolator still holds (if any)."""
@@ -249,14 +290,18 @@ class LoudnessMeter:
 
     def integrated_lufs(self) -> float:
         """Gated integrated loudness (BS.1770-4), floored at −70 LUFS; always finite."""
-        powers = self.gating_block_powers()
-        gated = powers[powers > _lufs_to_power(ABSOLUTE_GATE_LUFS)]
-        if gated.size == 0:
-            return ABSOLUTE_GATE_LUFS
-        relative = float(gated.mean()) * 10.0 ** (RELATIVE_GATE_LU / 10.0)
-        gated = gated[gated > relative]
-        lufs = float(_power_to_lufs(np.array([gated.mean()]))[0])
-        return max(ABSOLUTE_GATE_LUFS, lufs)
+        return gated_loudness(self.gating_block_powers())
+
+    def envelope(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(K-weighted channel-weighted energy, sample count, 4× peak) of every complete
+        envelope cell so far (see ``__init__``); the peak of cell k describes input frames
+        ``delay_frames`` earlier than the cell, a shift of 0.2 ms or less."""
+        if self._envelope is None:
+            raise ValueError("this meter keeps no envelope")
+        energy, peaks = self._envelope
+        cells = min(energy.complete, peaks.complete)
+        return (energy.sums[:cells, 0].copy(), energy.frame_lengths()[:cells].astype(float),
+                peaks.maxima[:cells, 0].copy())
 
     def gating_block_powers(self) -> FloatArray:
         """Mean-square (channel-weighted, K-filtered) power of every 400 ms gating block at

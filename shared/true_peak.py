@@ -71,6 +71,10 @@ class BlockPeaks:
     #: The block itself, channel-major ``(channels, frames)`` (a view of the detector's buffer,
     #: valid until its next call).
     planar: FloatArray
+    #: Per output frame (``delay_frames`` late, like ``process``), when asked for with
+    #: ``frame_floor``: the 4× peak wherever it could exceed ``frame_floor``, elsewhere the
+    #: sample magnitude (a lower bound, itself under the floor). ``None`` otherwise.
+    frame_peaks: FloatArray | None = None
 
 
 class TruePeakDetector:
@@ -138,14 +142,22 @@ class TruePeakDetector:
     def process(self, block: NDArray[np.float64]) -> FloatArray:
         return self._frame_peaks(*self._extend(as_block(block, self.channels)))
 
-    def measure(self, block: NDArray[np.float64], floor: float = 0.0) -> BlockPeaks:
+    def measure(
+        self, block: NDArray[np.float64], floor: float = 0.0, frame_floor: float | None = None
+    ) -> BlockPeaks:
         """The block's true peak (at least ``floor``), its sample peak and the block itself
         channel-major, with the same effect on the state as ``process``. Rows of frames that
-        provably cannot exceed ``floor`` or the block's own samples are not interpolated."""
+        provably cannot exceed ``floor`` or the block's own samples are not interpolated.
+
+        With ``frame_floor``, also the per-frame peaks of ``BlockPeaks.frame_peaks``: exact
+        wherever a frame could exceed ``frame_floor`` (those rows are interpolated too), which
+        costs less than ``process`` when the floor sits well above the quiet passages."""
         buffer, first, end = self._extend(as_block(block, self.channels))
-        true_peak, sample_peak = self._block_peaks(buffer, first, end, floor)
+        true_peak, sample_peak, frame_peaks = self._block_peaks(
+            buffer, first, end, floor, frame_floor)
         keep = 2 * self.delay_frames
-        return BlockPeaks(true_peak, sample_peak, buffer[:, first + keep : end + keep])
+        return BlockPeaks(true_peak, sample_peak, buffer[:, first + keep : end + keep],
+                          frame_peaks)
 
     def max_peak(self, block: NDArray[np.float64], floor: float = 0.0) -> float:
         """``max(floor, process(block).max())``, with the same effect on the state (see
@@ -164,7 +176,7 @@ class TruePeakDetector:
             return 0.0
         phase, history = self._phase, self._history
         silence = np.zeros((self.delay_frames, self.channels))
-        peak = self._block_peaks(*self._extend(silence), 0.0)[0]
+        peak = self._block_peaks(*self._extend(silence), 0.0, None)[0]
         self._phase, self._history = phase, history
         return peak
 
@@ -199,22 +211,26 @@ class TruePeakDetector:
         return np.maximum(centre, between, out=centre)
 
     def _block_peaks(
-        self, buffer: FloatArray, first: int, end: int, floor: float
-    ) -> tuple[float, float]:
-        """(max(floor, largest output of the block), sample peak of the block's own frames)."""
+        self, buffer: FloatArray, first: int, end: int, floor: float, frame_floor: float | None
+    ) -> tuple[float, float, FloatArray | None]:
+        """(max(floor, largest output of the block), sample peak of the block's own frames,
+        per-frame peaks when ``frame_floor`` is given)."""
         d, row = self.delay_frames, self._row
         if end == first:
-            return floor, 0.0
+            return floor, 0.0, None if frame_floor is None else np.zeros(0)
         magnitude = channel_abs_max(buffer.T)
         sample_peak = float(magnitude[first + 2 * d : end + 2 * d].max())
-        best = max(floor, float(magnitude[first + d : end + d].max()))
+        centre = magnitude[first + d : end + d]
+        best = max(floor, float(centre.max()))
+        frame_peaks = None if frame_floor is None else centre.copy()
         if not d:
-            return best, sample_peak
+            return best, sample_peak, frame_peaks
         # Row r reads buffer rows r and r + 1; none of its outputs can exceed gain_bound times
         # the largest |sample| there.
         row_max = magnitude.reshape(-1, row).max(axis=1)
         reach = np.maximum(row_max[:-1], row_max[1:])
-        candidates = np.flatnonzero(reach * self._gain_bound > best)
+        threshold = best if frame_floor is None else min(best, frame_floor)
+        candidates = np.flatnonzero(reach * self._gain_bound > threshold)
         if candidates.size:
             peaks = self._row_peaks(buffer, candidates)
             # Only this block's outputs count: not those of an earlier block sharing the first
@@ -225,7 +241,12 @@ class TruePeakDetector:
             if candidates[-1] == last:
                 peaks[-1, end - last * row :] = 0.0
             best = max(best, float(peaks.max()))
-        return best, sample_peak
+            if frame_peaks is not None:
+                positions = (candidates[:, None] * row + np.arange(row)).ravel() - first
+                inside = (positions >= 0) & (positions < end - first)
+                chosen = positions[inside]
+                frame_peaks[chosen] = np.maximum(frame_peaks[chosen], peaks.ravel()[inside])
+        return best, sample_peak, frame_peaks
 
     def _row_peaks(self, buffer: FloatArray, rows: NDArray[np.intp] | int) -> FloatArray:
         """Largest interpolated |value| of each frame of the given rows, ``(rows, R)``: either

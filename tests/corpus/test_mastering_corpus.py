@@ -18,7 +18,7 @@ import soundfile as sf
 from fingerprint_service.extractor import extract
 from mastering_service.analysis import LocalAnalysis, analyze
 from mastering_service.engine import RenderOptions, render_to_wav
-from mastering_service.lwrp import fallback_plan, plan_mastering
+from mastering_service.lwrp import fallback_plan, fingerprint_plan
 from mastering_service.plan import MasteringPlan
 from shared.fingerprint import Fingerprint, TrackInfo
 from tests.conftest import CORPUS_DIR, CORPUS_TRACK_COUNT, corpus_tracks
@@ -80,11 +80,8 @@ def _render_and_check(name: str, plan: MasteringPlan, tolerance_lu: float, out: 
 def test_corpus_fingerprint_plan_lands_on_target(name: str, target: float, tmp_path: Path,
                                                  ffmpeg: str) -> None:
     fingerprint, info = _fingerprint(name)
-    plan = plan_mastering(
-        input_lufs=fingerprint.lufs, input_crest_db=fingerprint.crest_db,
-        input_true_peak_dbtp=info.true_peak_dbtp, fingerprint=fingerprint,
-        target_lufs=target, true_peak_ceiling_dbtp=CEILING_DBTP,
-    )
+    plan = fingerprint_plan(fingerprint, info, target_lufs=target,
+                            true_peak_ceiling_dbtp=CEILING_DBTP)
     _render_and_check(name, plan, FINGERPRINT_TOLERANCE_LU, tmp_path / "out.wav")
 
 

@@ -25,9 +25,9 @@ import soundfile as sf
 from mastering_service.chain.encoding import decode_pcm
 from mastering_service.engine import RenderOptions, open_render
 from mastering_service.fp_client import DEADLINE_MARGIN_S
-from mastering_service.lwrp import plan_mastering
+from mastering_service.lwrp import fingerprint_plan
 from mastering_service.plan import Category, MasteringPlan
-from shared.fingerprint import FINGERPRINT_FIELDS, Fingerprint
+from shared.fingerprint import FINGERPRINT_FIELDS, TRACK_INFO_FIELDS, Fingerprint, TrackInfo
 from shared.proto.fingerprint.v1 import fingerprint_pb2 as fp_pb
 from shared.proto.fingerprint.v1 import fingerprint_pb2_grpc as fp_pb_grpc
 from shared.proto.mastering.v1 import mastering_pb2 as pb
@@ -373,10 +373,10 @@ def test_announced_plan_is_the_lwrp_plan_of_the_cached_fingerprint(
         timeout=CALL_TIMEOUT_S)
     fingerprint = Fingerprint(**{name: getattr(cached.fingerprint, name)
                                  for name in FINGERPRINT_FIELDS})
-    expected = plan_mastering(
-        input_lufs=fingerprint.lufs, input_crest_db=fingerprint.crest_db,
-        input_true_peak_dbtp=cached.track_info.true_peak_dbtp, fingerprint=fingerprint,
-        target_lufs=-18.0, true_peak_ceiling_dbtp=-2.0, intensity=0.6)
+    info = TrackInfo.from_dict({name: getattr(cached.track_info, name)
+                                for name in TRACK_INFO_FIELDS})
+    expected = fingerprint_plan(fingerprint, info, target_lufs=-18.0,
+                                true_peak_ceiling_dbtp=-2.0, intensity=0.6)
     announced = plan_from_header(stream.header)
     assert announced.category == expected.category
     for name in ("input_lufs", "input_crest_db", "input_true_peak_dbtp", "target_lufs",

@@ -123,11 +123,14 @@ def test_tempo_is_zero_or_in_the_tempo_range_for_music() -> None:
 
 
 def _differences(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """Fields that differ: floats by more than 1e-6 relative, anything else at all."""
+    """Fields that differ: floats (alone or in tuples) by more than 1e-6 relative, anything else
+    at all."""
 
     def differ(x: Any, y: Any) -> bool:
         if isinstance(x, float):
             return bool(abs(x - y) > 1e-6 * max(abs(x), abs(y)) + 1e-12)
+        if isinstance(x, tuple):
+            return len(x) != len(y) or any(differ(u, v) for u, v in zip(x, y, strict=True))
         return bool(x != y)
 
     return {name: (a[name], b[name]) for name in a if differ(a[name], b[name])}

@@ -44,6 +44,7 @@ INFO = TrackInfo(
     loudness_range_lu=6.5,
     codec="vorbis",
     bit_rate_bps=112_000,
+    limited_loudness_lufs=tuple(-12.0 - 0.1 * i for i in range(25)),
 )
 
 

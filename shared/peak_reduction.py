@@ -1,0 +1,138 @@
+"""Loudness versus peak reduction: what x dB of true-peak limiting would cost a track in loudness.
+
+Measured, not modelled: the pass that meters a track (the fingerprint, or the mastering service's
+own quick analysis) keeps a fine envelope — the K-weighted energy and the 4× peak of every 5 ms
+cell (``LoudnessMeter(envelope_per_s=…)``). From it, ``loudness_after_limiting`` replays what the
+mastering chain's look-ahead limiter does when the track's peaks are pushed x dB over its
+threshold, for x on a fixed grid:
+
+1. each cell needs the gain ``min(1, threshold / peak)``;
+2. the limiter holds the lowest gain over its hold and look-ahead (one cell either side) and
+   recovers exponentially, 90 % of a reduction in ``release_ms`` — in u = −ln(1 − g) that is a
+   straight line, so the released gain is a running minimum (as in ``chain.limiter``);
+3. each cell's energy is scaled by its gain squared, and the BS.1770 gates are applied to the
+   400 ms blocks (100 ms steps) of the scaled envelope.
+
+The curve is the integrated loudness after x dB of limiting, at the track's own level (the
+limiter alone, no make-up): ``curve[i]`` for x = i · ``CURVE_STEP_DB``. ``curve[0]`` is the
+unlimited loudness. A plan that applies a gain G and a ceiling then reaches
+``curve(x) + G`` with x = true peak + G − ceiling.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from shared.blocks import FRAMES_PER_S
+from shared.loudness import GATING_BLOCK_SUB_BLOCKS, LoudnessMeter, gated_loudness
+
+FloatArray = NDArray[np.float64]
+
+#: Envelope cells per second (5 ms): fine enough for the limiter's 5 ms hold and look-ahead and
+#: its 50–300 ms release, coarse enough that an hour of audio is 0.7 M cells.
+ENVELOPE_PER_S = 200
+#: The curve's grid: x = 0, 0.5, … 12 dB of peak reduction.
+CURVE_STEP_DB = 0.5
+CURVE_MAX_DB = 12.0
+CURVE_POINTS = round(CURVE_MAX_DB / CURVE_STEP_DB) + 1
+#: Peaks are measured exactly this far under the loudest (a little more than the curve needs).
+ENVELOPE_RANGE_DB = CURVE_MAX_DB + 1.0
+#: Cells of hold plus look-ahead on either side of a peak (the limiter's 5 ms each).
+HOLD_CELLS = 1
+#: Fraction of a reduction the limiter has recovered ``release_ms`` after the hold.
+RELEASE_RECOVERED_FRACTION = 0.9
+#: Cells per gating block (400 ms) and per gating step (100 ms).
+_BLOCK_CELLS = ENVELOPE_PER_S * GATING_BLOCK_SUB_BLOCKS // FRAMES_PER_S
+_STEP_CELLS = ENVELOPE_PER_S // FRAMES_PER_S
+#: u = −ln(1 − g) at which the gain counts as 1 (keeps the logarithm finite).
+_U_MAX = 40.0
+#: The limiter's release follows the tempo (SPEC section 5): this many beats (a sixteenth note,
+#: so the gain is back before the next subdivision), within RELEASE_RANGE_MS; without a tempo
+#: (beatless material, or no fingerprint) DEFAULT_RELEASE_MS.
+RELEASE_BEATS = 0.25
+RELEASE_RANGE_MS = (50.0, 300.0)
+DEFAULT_RELEASE_MS = 150.0
+
+
+def limiter_release_ms(tempo_bpm: float | None) -> float:
+    """The limiter release for a track of this tempo (the plan and the curve use the same)."""
+    if tempo_bpm is None or not tempo_bpm > 0.0:
+        return DEFAULT_RELEASE_MS
+    low, high = RELEASE_RANGE_MS
+    return min(high, max(low, RELEASE_BEATS * 60_000.0 / tempo_bpm))
+
+
+def envelope_meter(sample_rate: int, channels: int) -> LoudnessMeter:
+    """A loudness meter that also keeps the envelope the curve is computed from."""
+    return LoudnessMeter(sample_rate, channels, measure_true_peak=True,
+                         envelope_per_s=ENVELOPE_PER_S, envelope_range_db=ENVELOPE_RANGE_DB)
+
+
+def reductions_db() -> FloatArray:
+    """The x grid of the curve, dB."""
+    return np.arange(CURVE_POINTS, dtype=np.float64) * CURVE_STEP_DB
+
+
+def _gating_powers(energy: FloatArray, samples: FloatArray) -> FloatArray:
+    """``(rows, blocks)`` mean-square powers of the 400 ms blocks at 100 ms steps, one row per
+    scaled envelope (rows of ``energy``)."""
+    cells = energy.shape[1]
+    if cells < _BLOCK_CELLS:
+        whole = energy.sum(axis=1, keepdims=True) / max(float(samples.sum()), 1.0)
+        return np.asarray(whole, dtype=np.float64)
+    zero = np.zeros((energy.shape[0], 1))
+    cumulative = np.concatenate([zero, np.cumsum(energy, axis=1)], axis=1)
+    counted = np.concatenate([[0.0], np.cumsum(samples)])
+    starts = np.arange(0, cells - _BLOCK_CELLS + 1, _STEP_CELLS)
+    sums = cumulative[:, starts + _BLOCK_CELLS] - cumulative[:, starts]
+    lengths = counted[starts + _BLOCK_CELLS] - counted[starts]
+    return np.asarray(sums / lengths, dtype=np.float64)
+
+
+def limiter_gains(peaks: FloatArray, reductions: FloatArray, release_ms: float) -> FloatArray:
+    """``(len(reductions), cells)`` gains the limiter applies when its threshold sits
+    ``reductions`` dB under the loudest peak."""
+    top = float(peaks.max()) if peaks.size else 0.0
+    if top <= 0.0:
+        return np.ones((reductions.size, peaks.size))
+    thresholds = top * 10.0 ** (-reductions[:, None] / 20.0)
+    with np.errstate(divide="ignore"):
+        required = np.minimum(1.0, thresholds / np.maximum(peaks[None, :], 1e-300))
+    held = ndimage.minimum_filter1d(required, 2 * HOLD_CELLS + 1, axis=1, mode="nearest")
+    # Release: 1 − g shrinks by exp(−t/τ), τ = release / ln(1 / (1 − recovered fraction)).
+    tau_cells = release_ms / 1000.0 * ENVELOPE_PER_S / math.log(
+        1.0 / (1.0 - RELEASE_RECOVERED_FRACTION))
+    with np.errstate(divide="ignore"):
+        u = np.minimum(-np.log1p(-held), _U_MAX)
+    slope = np.arange(peaks.size) / tau_cells
+    released = np.minimum.accumulate(u - slope, axis=1) + slope
+    return np.asarray(-np.expm1(-np.minimum(released, _U_MAX)), dtype=np.float64)
+
+
+def loudness_after_limiting(meter: LoudnessMeter, release_ms: float) -> tuple[float, ...]:
+    """The curve (see the module docstring) from a meter made by ``envelope_meter`` that has
+    seen the whole track."""
+    energy, samples, peaks = meter.envelope()
+    return curve_from_envelope(energy, samples, peaks, meter.integrated_lufs(), release_ms)
+
+
+def curve_from_envelope(
+    energy: FloatArray, samples: FloatArray, peaks: FloatArray, loudness_lufs: float,
+    release_ms: float,
+) -> tuple[float, ...]:
+    """The curve from envelope cells (``LoudnessMeter.envelope``, or several excerpts' envelopes
+    one after the other), anchored on ``loudness_lufs``: ``curve[0]`` is exactly it, and each
+    later point adds the change the replay measures."""
+    reductions = reductions_db()
+    if peaks.size == 0 or not float(peaks.max()) > 0.0:
+        return tuple(float(loudness_lufs) for _ in reductions)
+    gains = limiter_gains(peaks, reductions, release_ms)
+    powers = _gating_powers(energy[None, :] * gains**2, samples)
+    replayed = np.array([gated_loudness(row) for row in powers])
+    curve = loudness_lufs + (replayed - replayed[0])
+    # Limiting never adds loudness: keep the curve non-increasing against rounding.
+    return tuple(float(v) for v in np.minimum.accumulate(curve))
