@@ -22,7 +22,7 @@ from fingerprint_service.features.spectral import SpectrumAccumulator
 from fingerprint_service.features.stereo import StereoAccumulator
 from fingerprint_service.features.tonal import ChromaAccumulator, HarmonicAccumulator
 from shared.audio import DEFAULT_BLOCK_FRAMES, open_audio
-from shared.blocks import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ, channel_mean
+from shared.blocks import channel_mean
 from shared.errors import UnsupportedAudio
 from shared.fingerprint import ALGORITHM_VERSION, Fingerprint, TrackInfo
 from shared.hashing import sha256_bytes, sha256_file
@@ -133,11 +133,6 @@ def extract(
     """
     with open_audio(source, max_channels=MAX_CHANNELS) as reader:
         info = reader.info
-        if not MIN_SAMPLE_RATE_HZ <= info.sample_rate <= MAX_SAMPLE_RATE_HZ:
-            raise UnsupportedAudio(
-                f"unsupported sample rate: {info.sample_rate} Hz "
-                f"(supported: {MIN_SAMPLE_RATE_HZ}–{MAX_SAMPLE_RATE_HZ} Hz)"
-            )
         if content_sha256 is None:
             content_sha256 = (
                 sha256_bytes(source) if isinstance(source, bytes) else sha256_file(Path(source))

@@ -64,6 +64,7 @@ import numpy as np
 import soundfile as sf
 from numpy.typing import NDArray
 
+from shared.blocks import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
 from shared.errors import UnsupportedAudio
 
 #: Default analysis/render block: ~1.5 s at 44.1 kHz, large enough to amortise Python overhead,
@@ -289,6 +290,13 @@ class AudioReader:
         if max_channels is not None and channels > max_channels:
             raise UnsupportedAudio(
                 f"too many channels: {channels} (at most {max_channels} supported)"
+            )
+        if not MIN_SAMPLE_RATE_HZ <= sample_rate <= MAX_SAMPLE_RATE_HZ:
+            # The meters, features and chain are designed for this range (shared.blocks): both
+            # services refuse the same tracks the same way, before any work is done.
+            raise UnsupportedAudio(
+                f"unsupported sample rate: {sample_rate} Hz "
+                f"(supported: {MIN_SAMPLE_RATE_HZ}–{MAX_SAMPLE_RATE_HZ} Hz)"
             )
         self._channels, self._sample_rate = channels, sample_rate
         self._pcm = _open_pcm(self._file) if pcm_file else None

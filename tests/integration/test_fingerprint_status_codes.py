@@ -228,6 +228,17 @@ def test_more_than_8_channels_is_invalid_argument(env: Env) -> None:
     assert "9" in details and "8" in details
 
 
+@pytest.mark.parametrize("rate_hz", [4_000, 384_000])
+def test_sample_rate_outside_8_to_192_khz_is_invalid_argument_naming_the_range(
+    env: Env, rate_hz: int
+) -> None:
+    sf.write(str(env.media_root / f"rate-{rate_hz}.wav"), np.zeros((rate_hz // 2, 2)), rate_hz,
+             subtype="PCM_16")
+    details = expect_error(env, by_path(f"rate-{rate_hz}.wav"), grpc.StatusCode.INVALID_ARGUMENT)
+    assert "unsupported sample rate" in details
+    assert str(rate_hz) in details and "8000" in details and "192000" in details
+
+
 def test_content_that_is_not_audio_is_invalid_argument(env: Env) -> None:
     details = expect_error(env, _content(b"RIFF" + b"\x00" * 4_000),
                            grpc.StatusCode.INVALID_ARGUMENT)

@@ -197,6 +197,21 @@ def test_three_channels_is_invalid_argument_too_many_channels(stub: Any, stack: 
     assert 3.0 in numbers_in(error.details()) and 2.0 in numbers_in(error.details())
 
 
+@pytest.mark.parametrize("rate_hz", [4_000, 384_000])
+def test_sample_rate_outside_8_to_192_khz_is_invalid_argument_naming_the_range(
+    stub: Any, stack: Stack, rate_hz: int
+) -> None:
+    """Issue 10, item 1: the fallback analysis used to raise a plain ValueError (INTERNAL)."""
+    name = f"rate-{rate_hz}.wav"
+    sf.write(str(stack.media / name), np.zeros((rate_hz // 2, 2)), rate_hz, subtype="PCM_16")
+    error = refused(stub, by_path(name))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "sample rate" in error.details()
+    assert {float(rate_hz), 8000.0, 192000.0} <= numbers_in(error.details())
+    healthy = list(stub.MasterTrack(by_path("good.wav"), timeout=CALL_TIMEOUT_S))
+    assert healthy[-1].WhichOneof("event") == "summary"
+
+
 # -- RESOURCE_EXHAUSTED: content too large --------------------------------------------------------
 
 
