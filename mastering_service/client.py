@@ -3,7 +3,10 @@
 Streams a mastered track from a running mastering service into a file — WAV, or FLAC, Opus,
 MP3 or AAC with ``--format`` (or the output's extension) — shows progress on stderr, and prints
 the plan, the stream header and the summary as JSON on stdout. PATH is relative to the server's
-media root; ``--upload`` sends a local file's bytes instead.
+media root; ``--upload`` sends a local file's bytes instead (and ``--reference`` likewise names a
+reference track on the server, or a local file with ``--upload``). ``--report FILE.png`` draws
+what the plan did to the track, which must then be readable here: ``--upload``, or PATH under
+``--media-root``.
 """
 
 from __future__ import annotations
@@ -13,12 +16,17 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf.json_format import MessageToDict
+from google.protobuf.json_format import MessageToDict, ParseDict
 
+from mastering_service.plan import Category, FallbackReason, MasteringPlan
+from mastering_service.report import MissingReportDependency, require_matplotlib, write_report
+from mastering_service.request import ASPECT_AMOUNT_FIELDS
+from shared.fingerprint import FingerprintSource
 from shared.proto.mastering.v1 import mastering_pb2 as pb
 from shared.proto.mastering.v1 import mastering_pb2_grpc as pb_grpc
 
@@ -51,7 +59,36 @@ def build_request(args: argparse.Namespace) -> pb.MasterTrackRequest:
         request.intensity = args.intensity
     if args.fingerprint_timeout_ms is not None:
         request.fingerprint_timeout_ms = args.fingerprint_timeout_ms
+    if args.reference is not None:
+        request.reference.CopyFrom(
+            pb.TrackRef(content=Path(args.reference).read_bytes()) if args.upload
+            else pb.TrackRef(path=args.reference))
+    for name in ASPECT_AMOUNT_FIELDS:
+        if getattr(args, name) is not None:
+            setattr(request, name, getattr(args, name))
     return request
+
+
+def plan_from_pb(plan: pb.MasteringPlan) -> MasteringPlan:
+    """The header's plan as the domain object (for the report)."""
+    values: dict[str, Any] = {field.name: getattr(plan, field.name)
+                              for field in fields(MasteringPlan)}
+    values["category"] = Category(pb.Category.Name(plan.category))
+    values["fingerprint_source"] = FingerprintSource(
+        pb.FingerprintSource.Name(plan.fingerprint_source))
+    values["fallback_reason"] = FallbackReason(pb.FallbackReason.Name(plan.fallback_reason))
+    values["reasons"] = tuple(plan.reasons)
+    values["reference_lufs"] = plan.reference_lufs if plan.HasField("reference_lufs") else None
+    return MasteringPlan(**values)
+
+
+def _local_track(args: argparse.Namespace) -> Path:
+    """The track as a local file, for the report."""
+    local = Path(args.track) if args.upload else Path(args.media_root) / args.track
+    if not local.is_file():
+        raise FileNotFoundError(f"--report needs the track here: {local} is not a file "
+                                "(use --upload, or --media-root for the server's media root)")
+    return local
 
 
 def master_to_file(
@@ -121,14 +158,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     master.add_argument("--chunk-frames", type=int, default=0)
     master.add_argument("--fingerprint-timeout-ms", type=int)
     master.add_argument("--timeout-s", type=float, default=None, help="overall deadline")
+    master.add_argument("--reference", default=None,
+                        help="reference track: path relative to the media root (or a local "
+                             "file with --upload)")
+    for name in ASPECT_AMOUNT_FIELDS:
+        master.add_argument(f"--{name.removesuffix('_amount')}-amount", dest=name, type=float,
+                            help="0-1 (default: --intensity)")
+    master.add_argument("--report", type=Path, default=None, metavar="FILE.png",
+                        help="draw loudness, spectrum and limiting before/after (matplotlib)")
+    master.add_argument("--media-root", default=".",
+                        help="where PATH is readable here, for --report (default: .)")
     args = parser.parse_args(argv)
     try:
+        if args.report is not None:
+            require_matplotlib()
+            local_track = _local_track(args)
         result = master_to_file(args.target, build_request(args), args.output,
                                 timeout_s=args.timeout_s)
+        if args.report is not None:
+            plan = plan_from_pb(ParseDict(result["plan"], pb.MasteringPlan()))
+            write_report(local_track, plan, args.report)
+            result["report"] = str(args.report)
     except grpc.RpcError as error:
         print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
         return 1
-    except OSError as error:
+    except (OSError, MissingReportDependency) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2))

@@ -268,7 +268,9 @@ def plan_mastering(
     shaping = _shaping(
         fingerprint, BUILT_IN_REFERENCE if reference is None else track_reference(reference),
         tonal_amount=tonal * content_weight, width_amount=width * content_weight,
-        dynamic_weight=loud_weight * (1.0 - squashed_weight),
+        # The crest guard belongs to DYNAMIC_LOUD: full wherever that label holds, fading out
+        # on the QUIET and COMPRESSED_LOUD sides of the thresholds.
+        dynamic_weight=(1.0 - quiet_weight) * (1.0 - squashed_weight),
     )
     low_shelf, high_shelf = shaping.low_shelf_db, shaping.high_shelf_db
     side_gain = shaping.side_gain_db
@@ -434,6 +436,38 @@ def fallback_plan(
     return replace(plan, fallback_reason=reason,
                    reasons=(f"no fingerprint ({reason.value}): plan from the quick local analysis",
                             *plan.reasons))
+
+
+# --- ALBUM mode ----------------------------------------------------------------------------------
+
+
+def album_track_target_lufs(track_lufs: float, album_lufs: float,
+                            target_lufs: float | None) -> float:
+    """ALBUM mode: the loudness one track of an album is aimed at, so that every track gets the
+    same static gain, from the album's loudness to the target (``target_lufs`` None: the
+    default), and the loudness differences between the tracks are kept. The LWRP rule then
+    plans the track for it as usual: its own limiter and ceiling, and loud material never
+    raised."""
+    target = DEFAULT_TARGET_LUFS if target_lufs is None else float(target_lufs)
+    return float(track_lufs) + (target - float(album_lufs))
+
+
+def with_album(plan: MasteringPlan, album_lufs: float, target_lufs: float | None
+               ) -> MasteringPlan:
+    """``plan``, made for ``album_track_target_lufs``, reporting ALBUM mode: the album
+    loudness used and the requested target (not the per-track aim)."""
+    target = DEFAULT_TARGET_LUFS if target_lufs is None else float(target_lufs)
+    gain = target - album_lufs
+    return replace(plan, album_lufs=album_lufs, target_lufs=target, reasons=(
+        *plan.reasons,
+        f"ALBUM mode: album at {album_lufs:.1f} LUFS, {gain:+.1f} dB for every track toward "
+        f"{target:.1f} LUFS: this track aimed at {plan.input_lufs + gain:.1f} LUFS",
+    ))
+
+
+def album_fallback(plan: MasteringPlan, why: str) -> MasteringPlan:
+    """``plan`` (a TRACK-mode plan) saying ALBUM mode was asked and why it fell back."""
+    return replace(plan, reasons=(*plan.reasons, f"ALBUM mode fell back to TRACK: {why}"))
 
 
 # --- Reasons -------------------------------------------------------------------------------------

@@ -3,7 +3,10 @@
 The plan comes from the track's own fingerprint, computed here by the fingerprint service's
 extractor (the CLI sits above both services in the import order, beside the servicers), or with
 ``--no-fingerprint`` from the quick local analysis, the fallback plan; the printed plan says
-which in ``fingerprint_source`` / ``fallback_reason``. Parameters are checked by the same
+which in ``fingerprint_source`` / ``fallback_reason``. ``--reference FILE`` fingerprints a
+reference track the same way: the tonal balance and width move toward it and, without
+``--target-lufs``, so does the loudness. ``render --report FILE.png`` also draws what the render
+did (``report``; needs the optional matplotlib). Parameters are checked by the same
 ``request.validate`` as MasterTrack's. Errors go to stderr with exit status 2.
 """
 
@@ -14,6 +17,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from fingerprint_service.extractor import extract
 from mastering_service.analysis import analyze
@@ -22,7 +26,9 @@ from mastering_service.chain.encoding import ENCODINGS
 from mastering_service.engine import RenderOptions, render_to_file
 from mastering_service.lwrp import fallback_plan, fingerprint_plan
 from mastering_service.plan import FallbackReason, MasteringPlan
+from mastering_service.report import MissingReportDependency, require_matplotlib, write_report
 from mastering_service.request import (
+    ASPECT_AMOUNT_FIELDS,
     CONTAINERS,
     DEFAULT_CEILING_DBTP,
     DEFAULT_INTENSITY,
@@ -43,14 +49,24 @@ PROGRESS_STEP_PERCENT = 10
 def make_plan(
     path: Path,
     *,
-    target_lufs: float = DEFAULT_TARGET_LUFS,
+    target_lufs: float | None = None,
     true_peak_ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
     intensity: float = DEFAULT_INTENSITY,
     use_fingerprint: bool = True,
+    reference: Path | None = None,
+    tonal_amount: float | None = None,
+    width_amount: float | None = None,
+    dynamics_amount: float | None = None,
 ) -> MasteringPlan:
     """The plan for a local file: from its fingerprint, or (``use_fingerprint`` off, or the
     extractor failing on something other than the input) from the quick analysis
-    (``fingerprint_source`` FALLBACK)."""
+    (``fingerprint_source`` FALLBACK). ``reference``: a reference track, fingerprinted here
+    (an unreadable one is an error, as for the input)."""
+    options: dict[str, Any] = {
+        "tonal_amount": tonal_amount, "width_amount": width_amount,
+        "dynamics_amount": dynamics_amount,
+        "reference": None if reference is None else extract(reference)[0],
+    }
     reason = FallbackReason.UNAVAILABLE
     if use_fingerprint:
         try:
@@ -62,7 +78,7 @@ def make_plan(
         else:
             return fingerprint_plan(
                 fingerprint, info, target_lufs=target_lufs,
-                true_peak_ceiling_dbtp=true_peak_ceiling_dbtp, intensity=intensity,
+                true_peak_ceiling_dbtp=true_peak_ceiling_dbtp, intensity=intensity, **options,
             )
     return fallback_plan(
         analyze(path),
@@ -70,19 +86,28 @@ def make_plan(
         true_peak_ceiling_dbtp=true_peak_ceiling_dbtp,
         intensity=intensity,
         reason=reason,
+        **options,
     )
 
 
 def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help="audio file (WAV, FLAC, OGG, MP3, …)")
-    parser.add_argument("--target-lufs", type=float, default=DEFAULT_TARGET_LUFS,
-                        help="integrated loudness to aim for")
+    parser.add_argument("--target-lufs", type=float, default=None,
+                        help=f"integrated loudness to aim for (default {DEFAULT_TARGET_LUFS:g}, "
+                             "or the reference track's loudness)")
     parser.add_argument("--ceiling-dbtp", type=float, default=DEFAULT_CEILING_DBTP,
                         help="true-peak ceiling")
     parser.add_argument("--intensity", type=float, default=DEFAULT_INTENSITY,
                         help="0 = level and ceiling only, 1 = full processing")
     parser.add_argument("--no-fingerprint", action="store_true",
                         help="plan from the quick local analysis only (the fallback plan)")
+    parser.add_argument("--reference", type=Path, default=None, metavar="FILE",
+                        help="reference track: move the tonal balance and width toward it "
+                             "(and the loudness, without --target-lufs)")
+    for name in ASPECT_AMOUNT_FIELDS:
+        stage = name.removesuffix("_amount")
+        parser.add_argument(f"--{stage}-amount", dest=name, type=float, default=None,
+                            help=f"0-1: how much of the {stage} stage (default: --intensity)")
 
 
 def _plan_from_args(args: argparse.Namespace) -> MasteringPlan:
@@ -92,15 +117,20 @@ def _plan_from_args(args: argparse.Namespace) -> MasteringPlan:
         start_s=getattr(args, "start_s", 0.0), container=getattr(args, "format", "wav"),
         bit_rate_kbps=getattr(args, "bit_rate_kbps", None),
         mp3_vbr=getattr(args, "mp3_vbr", False),
+        reference_path=None if args.reference is None else str(args.reference),
+        **{name: getattr(args, name) for name in ASPECT_AMOUNT_FIELDS},
     ))
-    if not args.input.is_file():
-        raise TrackNotFound(f"no such file: {args.input}")
+    for path in (args.input, args.reference):
+        if path is not None and not path.is_file():
+            raise TrackNotFound(f"no such file: {path}")
     return make_plan(
         args.input,
         target_lufs=args.target_lufs,
         true_peak_ceiling_dbtp=args.ceiling_dbtp,
         intensity=args.intensity,
         use_fingerprint=not args.no_fingerprint,
+        reference=args.reference,
+        **{name: getattr(args, name) for name in ASPECT_AMOUNT_FIELDS},
     )
 
 
@@ -146,10 +176,15 @@ def main_render(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mp3-vbr", action="store_true",
                         help="MP3: LAME's average-bit-rate VBR instead of CBR")
     parser.add_argument("--start-s", type=float, default=0.0, help="start position, seconds")
+    parser.add_argument("--report", type=Path, default=None, metavar="FILE.png",
+                        help="also draw loudness, spectrum and limiting before/after as a PNG "
+                             "(needs matplotlib: the 'report' extra)")
     args = parser.parse_args(argv)
     if args.format is None:
         args.format = FORMAT_BY_EXTENSION.get(args.output.suffix.lower(), "wav")
     try:
+        if args.report is not None:
+            require_matplotlib()  # before the render, not after it
         plan = _plan_from_args(args)
         options = RenderOptions(encoding=args.encoding, start_s=args.start_s,
                                 container=args.format, bit_rate_kbps=args.bit_rate_kbps,
@@ -157,9 +192,11 @@ def main_render(argv: Sequence[str] | None = None) -> int:
         long_track = probe(args.input).duration_s > PROGRESS_MIN_DURATION_S
         summary = render_to_file(args.input, args.output, plan, options,
                                  progress=_Progress() if long_track else None)
-    except (ServiceError, OSError) as exc:
+        if args.report is not None:
+            write_report(args.input, plan, args.report)
+    except (ServiceError, OSError, MissingReportDependency) as exc:
         return _fail(str(exc))
-    report = {
+    report: dict[str, Any] = {
         "plan": plan.to_dict(),
         "output": {
             "format": args.format,
@@ -169,6 +206,8 @@ def main_render(argv: Sequence[str] | None = None) -> int:
             "bytes": summary.bytes_sent,
         },
     }
+    if args.report is not None:
+        report["report"] = str(args.report)
     print(json.dumps(report, indent=2, ensure_ascii=False))
     return 0
 

@@ -136,7 +136,12 @@ def collect(source: Path | bytes, plan: MasteringPlan) -> ReportData:
     )
 
 
-def _pyplot_figure() -> type[Figure]:
+def require_matplotlib() -> None:
+    """Raise MissingReportDependency now, before any work, when matplotlib is missing."""
+    _figure_class()
+
+
+def _figure_class() -> type[Figure]:
     try:
         from matplotlib.figure import Figure
     except ImportError as error:
@@ -149,7 +154,7 @@ def _pyplot_figure() -> type[Figure]:
 
 def build_figure(data: ReportData) -> Figure:
     """The three panels and the caption (a figure object; nothing is drawn on screen)."""
-    figure_class = _pyplot_figure()
+    figure_class = _figure_class()
     figure = figure_class(figsize=FIGURE_SIZE_IN, dpi=FIGURE_DPI, layout="constrained")
     loudness, spectrum, reduction = figure.subplots(3, 1)
     plan = data.plan
@@ -186,7 +191,7 @@ def build_figure(data: ReportData) -> Figure:
 
 def write_report(source: Path | bytes, plan: MasteringPlan, out_path: Path) -> Path:
     """Measure ``source`` under ``plan`` and write the figure as a PNG."""
-    _pyplot_figure()  # fail before the pass when matplotlib is missing
+    require_matplotlib()  # fail before the pass
     figure = build_figure(collect(source, plan))
     figure.savefig(out_path, format="png")
     return out_path

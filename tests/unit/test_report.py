@@ -5,6 +5,7 @@ the file, not on pixels."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from mastering_service.lwrp import plan_mastering
 from mastering_service.plan import MasteringPlan
+from mastering_service.render_cli import main_render
 from mastering_service.report import (
     MissingReportDependency,
     build_figure,
@@ -93,3 +95,26 @@ def test_missing_matplotlib_is_a_clear_error(track: Path, plan: MasteringPlan, t
     with pytest.raises(MissingReportDependency, match=r"pip install .*report"):
         write_report(track, plan, tmp_path / "report.png")
     assert not (tmp_path / "report.png").exists()
+
+
+def test_render_cli_report_writes_the_png(track: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "what-it-did.png"
+    status = main_render([str(track), str(tmp_path / "out.wav"), "--report", str(png),
+                          "--no-fingerprint"])
+    assert status == 0, capsys.readouterr().err
+    assert png.read_bytes().startswith(PNG_MAGIC)
+    assert png.stat().st_size > MIN_PNG_BYTES
+    assert json.loads(capsys.readouterr().out)["report"] == str(png)
+
+
+def test_render_cli_report_without_matplotlib_fails_before_rendering(
+        track: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    out = tmp_path / "out.wav"
+    status = main_render([str(track), str(out), "--report", str(tmp_path / "r.png")])
+    assert status == 2
+    assert "matplotlib" in capsys.readouterr().err
+    assert not out.exists()
