@@ -30,6 +30,12 @@ system-deps:
 corpus:
 	scripts/fetch-corpus
 
+# The calibration music (three Debian game-data packages, cached like the corpus) the tonal
+# reference was measured on; the calibration tests use it with the corpus.
+.PHONY: calibration
+calibration:
+	scripts/fetch-calibration
+
 proto: $(STAMP)
 	$(PY) scripts/gen_proto.py
 
@@ -39,7 +45,7 @@ run: $(STAMP)
 demo: $(STAMP) system-deps
 	$(PY) -m mastering_service.demo
 
-test: $(STAMP) system-deps corpus
+test: $(STAMP) system-deps corpus calibration
 	scripts/with-postgres $(PY) -m pytest $(PYTEST_ARGS)
 
 # Everything except the real-music corpus and PostgreSQL: a quick loop while developing.
