@@ -75,6 +75,9 @@ PEAK_REDUCTION_BUDGET_DB = 6.0
 #: passages (quieter passages, under its threshold, are left alone) while the limiter catches
 #: the peaks; at most COMPRESSOR_MAX_REDUCTION_DB (1 dB).
 COMPRESSOR_PER_LIMITER_DB = 0.5
+#: The most a DYNAMIC_LOUD track's peaks may be limited (SPEC section 6: its crest within
+#: ±1 dB); peaks further over the ceiling turn the track down.
+DYNAMIC_MAX_LIMITING_DB = 0.5
 #: The biggest boost ever applied: a −44 LUFS track still reaches −14.
 MAX_BOOST_DB = 30.0
 #: Below this loudness a track is (near) silence and is not raised (no noise-floor blow-up);
@@ -297,6 +300,16 @@ def plan_mastering(
 
     # Level: only ever down for loud material; quiet material is raised toward the target.
     level_target = min(target, lufs)
+    # DYNAMIC_LOUD is respected: the ceiling may take at most DYNAMIC_MAX_LIMITING_DB off its
+    # peaks (its crest is what respect means); peaks further over the ceiling turn the track
+    # down instead of being limited (blended across the thresholds like everything else).
+    respect = loud_weight * (1.0 - squashed_weight)
+    respected_target = model.target_for(DYNAMIC_MAX_LIMITING_DB)
+    if respect > 0.0 and respected_target < level_target:
+        level_target -= respect * (level_target - respected_target)
+        over_db = model.reduction_for(-model.static_change_db)
+        reasons.append(f"peaks {over_db:.1f} dB over the ceiling: turned down to "
+                       f"{level_target:.1f} LUFS so the limiter keeps the crest")
     boost = quiet_weight * content_weight * min(MAX_BOOST_DB, max(0.0, target - lufs))
     wanted = level_target + boost
     # Peak reduction the level alone forces (peaks already over the ceiling), before any
