@@ -1,6 +1,7 @@
 """The throwaway PostgreSQL cluster for tests, as started by ``scripts/with-postgres``.
 
-That script exports ``TEST_POSTGRES_URL``. Without it every PostgreSQL test is skipped, and the
+That script exports ``TEST_POSTGRES_URL``. Without it every PostgreSQL test is skipped (a failure
+under CI, where `make test` must have started the cluster), and the
 skip says why (``pytest -ra`` lists it); nothing is silently left out.
 
 Each test gets an empty schema of its own (``test_<random>``, dropped afterwards) and a URL whose
@@ -27,10 +28,9 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pytest
 
+from tests.conftest import skip_for_missing_tool
+
 URL_ENV = "TEST_POSTGRES_URL"
-SKIP_REASON = (
-    "PostgreSQL not available: TEST_POSTGRES_URL unset — run via scripts/with-postgres / make test"
-)
 
 
 def postgres_url() -> str | None:
@@ -59,11 +59,12 @@ def _admin_connection(url: str) -> Any:
 def fresh_postgres_url() -> Iterator[str]:
     """Create an empty schema ``test_<random>``, yield a URL that uses it, then drop it.
 
-    Skips the calling test (with ``SKIP_REASON``) when ``TEST_POSTGRES_URL`` is unset.
+    Skips the calling test when ``TEST_POSTGRES_URL`` is unset (a failure under CI).
     """
     base_url = postgres_url()
     if base_url is None:
-        pytest.skip(SKIP_REASON)
+        skip_for_missing_tool("PostgreSQL", "the shared-cache tests; scripts/with-postgres "
+                              "starts a throwaway cluster")
     schema = f"test_{uuid.uuid4().hex[:16]}"
     admin = _admin_connection(base_url)
     try:
