@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import structlog
 
 from mastering_service.analysis import analyze
-from mastering_service.chain.encoding import wav_header
 from mastering_service.engine import (
     MAX_CHANNELS,
     EncodedChunk,
@@ -55,6 +54,10 @@ class StreamStart:
     duration_s: float
     plan: MasteringPlan
     content_sha256: str
+    codec: str = ""
+    bit_rate_kbps: int = 0
+    output_sample_rate: int = 0
+    encoder_delay_frames: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,7 @@ class StreamEnd:
     output_true_peak_dbtp: float
     processing_ms: float
     first_chunk_ms: float
+    bytes_sent: int = 0
 
 
 StreamEvent = StreamStart | StreamChunk | StreamEnd
@@ -138,7 +142,8 @@ class MasteringService:
                 encoding=request.encoding, start_s=request.start_s,
                 chunk_frames=request.chunk_frames or self._config.mastering_chunk_frames,
                 first_chunk_frames=self._config.mastering_first_chunk_frames,
-                dither_seed=dither_seed(content_sha256),
+                dither_seed=dither_seed(content_sha256), container=request.container,
+                bit_rate_kbps=request.bit_rate_kbps, mp3_vbr=request.mp3_vbr,
             )
             render = await asyncio.to_thread(open_render, reader, plan, options)
             yield StreamStart(
@@ -146,26 +151,24 @@ class MasteringService:
                 encoding=request.encoding, container=request.container,
                 total_frames=render.total_frames,
                 duration_s=render.total_frames / render.sample_rate, plan=plan,
-                content_sha256=content_sha256,
+                content_sha256=content_sha256, codec=render.codec_name,
+                bit_rate_kbps=render.bit_rate_kbps, output_sample_rate=render.output_sample_rate,
+                encoder_delay_frames=render.encoder_delay_frames,
             )
             first_chunk_ms = 0.0
             async with aclosing(self._chunks(render)) as chunks:
                 async for chunk in chunks:
-                    pcm = chunk.pcm
                     if chunk.sequence == 0:
                         first_chunk_ms = (time.perf_counter() - started) * 1000.0
                         annotate(first_chunk_ms=round(first_chunk_ms, 2))
-                        if request.container == "wav":
-                            pcm = wav_header(render.sample_rate, render.channels,
-                                             request.encoding, render.total_frames) + pcm
                     yield StreamChunk(sequence=chunk.sequence, start_frame=chunk.start_frame,
-                                      pcm=pcm)
+                                      pcm=chunk.pcm)
             summary = render.summary()
             yield StreamEnd(
                 frames_sent=summary.frames_sent, output_lufs=summary.output_lufs,
                 output_true_peak_dbtp=summary.output_true_peak_dbtp,
                 processing_ms=(time.perf_counter() - started) * 1000.0,
-                first_chunk_ms=first_chunk_ms,
+                first_chunk_ms=first_chunk_ms, bytes_sent=summary.bytes_sent,
             )
         finally:
             self.active_streams -= 1

@@ -23,7 +23,8 @@ from shared.proto.mastering.v1 import mastering_pb2_grpc as pb_grpc
 
 _ENCODING_FROM_PB = {pb.PCM_S16LE: "s16", pb.PCM_S24LE: "s24", pb.PCM_F32LE: "f32"}
 _ENCODING_TO_PB = {name: value for value, name in _ENCODING_FROM_PB.items()}
-_CONTAINER_FROM_PB = {pb.RAW: "raw", pb.WAV: "wav"}
+_CONTAINER_FROM_PB = {pb.RAW: "raw", pb.WAV: "wav", pb.FLAC: "flac", pb.OGG_OPUS: "ogg_opus",
+                      pb.MP3: "mp3", pb.MP4_AAC: "mp4_aac", pb.ADTS_AAC: "adts_aac"}
 _CONTAINER_TO_PB = {name: value for value, name in _CONTAINER_FROM_PB.items()}
 
 
@@ -35,7 +36,8 @@ def request_from_pb(request: pb.MasterTrackRequest) -> MasterRequest:
         raise InvalidArgument(f"encoding {request.encoding} is not one of PCM_S16LE, PCM_S24LE, "
                               "PCM_F32LE")
     if request.container not in _CONTAINER_FROM_PB:
-        raise InvalidArgument(f"container {request.container} is not one of RAW, WAV")
+        raise InvalidArgument(f"container {request.container} is not one of "
+                              f"{', '.join(pb.Container.Name(v) for v in _CONTAINER_FROM_PB)}")
     defaults = MasterRequest()
     return MasterRequest(
         path=request.track.path if which == "path" else None,
@@ -52,6 +54,8 @@ def request_from_pb(request: pb.MasterTrackRequest) -> MasterRequest:
         chunk_frames=request.chunk_frames,
         fingerprint_timeout_ms=(request.fingerprint_timeout_ms
                                 if request.HasField("fingerprint_timeout_ms") else None),
+        bit_rate_kbps=request.bit_rate_kbps if request.HasField("bit_rate_kbps") else None,
+        mp3_vbr=request.mp3_vbr,
     )
 
 
@@ -74,12 +78,15 @@ def event_to_pb(event: StreamEvent) -> pb.MasterTrackResponse:
             encoding=_ENCODING_TO_PB[event.encoding], container=_CONTAINER_TO_PB[event.container],
             total_frames=event.total_frames, duration_s=event.duration_s,
             plan=plan_to_pb(event.plan), content_sha256=event.content_sha256,
+            codec=event.codec, bit_rate_kbps=event.bit_rate_kbps,
+            output_sample_rate=event.output_sample_rate,
+            encoder_delay_frames=event.encoder_delay_frames,
         ))
     assert isinstance(event, StreamEnd)
     return pb.MasterTrackResponse(summary=pb.StreamSummary(
         frames_sent=event.frames_sent, output_lufs=event.output_lufs,
         output_true_peak_dbtp=event.output_true_peak_dbtp, processing_ms=event.processing_ms,
-        first_chunk_ms=event.first_chunk_ms,
+        first_chunk_ms=event.first_chunk_ms, bytes_sent=event.bytes_sent,
     ))
 
 
