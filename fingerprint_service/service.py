@@ -6,13 +6,19 @@ and written back. Identical concurrent requests share one computation, keyed by 
 computation is shielded from its callers, so it finishes and is cached even when every caller
 cancels or times out. At most ``FINGERPRINT_QUEUE_LIMIT`` computations run or wait; beyond that
 new ones get RESOURCE_EXHAUSTED. No protobuf here: the servicer translates.
+
+The library (SPEC section 11): one scan at a time (a second one gets RESOURCE_EXHAUSTED) runs on
+the same worker pool, at most one file per worker in flight and the next submitted only when one
+finishes, so a GetFingerprint computation queued meanwhile runs before the scan's next file (the
+pool is first in, first out): a cold request waits for one in-flight computation at most, a warm
+one never touches the pool. Albums and similar tracks are ``library.catalog``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -20,11 +26,21 @@ from pathlib import Path
 
 import structlog
 
+from fingerprint_service.library.catalog import Catalog
+from fingerprint_service.library.scan import (
+    AnalysedFile,
+    ScanProgress,
+    ScanRequest,
+    analyse_file,
+    resolve_scan_folder,
+    scan_library,
+)
+from fingerprint_service.library.tags import Tags
 from fingerprint_service.sidecar import read_sidecar, write_sidecar
 from fingerprint_service.store import FingerprintStore
 from fingerprint_service.workers import compute, make_worker_pool, warm_up
 from shared.config import Config
-from shared.errors import InvalidArgument, LimitExceeded, NotCached
+from shared.errors import InvalidArgument, LibraryUnavailable, LimitExceeded, NotCached
 from shared.fingerprint import ALGORITHM_VERSION, Fingerprint, FingerprintSource, TrackInfo
 from shared.tracks import LocalTrack, resolve_track
 
@@ -65,6 +81,8 @@ class FingerprintService:
         self._inflight: dict[str, asyncio.Task[FingerprintResult]] = {}
         #: Computations started since start-up (tests and metrics read it).
         self.computations = 0
+        self.catalog = Catalog(store)
+        self._scanning = False
 
     async def warm_up(self) -> None:
         loop = asyncio.get_running_loop()
@@ -182,3 +200,38 @@ class FingerprintService:
         log.info("fingerprint_computed", track=track.describe(), compute_ms=round(compute_ms, 1))
         return FingerprintResult(fingerprint, info, FingerprintSource.COMPUTED, compute_ms)
 
+    # -- the library -------------------------------------------------------------------------
+
+    async def scan_library(self, folder: str) -> AsyncIterator[ScanProgress]:
+        """Scan ``folder`` (relative to the media root, "" = all): progress after every file,
+        then the summary (``done``). Raises before the first event for a bad folder, a scan
+        already running, or an unusable database."""
+        relative = await asyncio.to_thread(resolve_scan_folder, self._config.media_root, folder)
+        if self._scanning:
+            raise LimitExceeded("a library scan is already running (one at a time); wait for "
+                                "its summary and scan again")
+        if not self._store.healthy:
+            raise LibraryUnavailable("the library database is unusable right now; retry later")
+        self._scanning = True
+        try:
+            request = ScanRequest(media_root=self._config.media_root, folder=relative)
+            async for progress in scan_library(
+                request, self._store, self._scan_job,
+                concurrency=self._config.fingerprint_workers, on_track=self.catalog.on_track,
+            ):
+                yield progress
+        finally:
+            self._scanning = False
+
+    async def _scan_job(self, path: Path) -> AnalysedFile:
+        """One scan file on the shared pool; a dead worker fails that file, not the scan."""
+        self.computations += 1
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, analyse_file, path)
+        except BrokenProcessPool:
+            log.error("fingerprint_worker_pool_broken", track=str(path))
+            self._pool = self._pool_factory()
+            return AnalysedFile(tags=Tags(), error="the worker analysing the file died "
+                                                   "(out of memory?); it is retried when it "
+                                                   "changes")

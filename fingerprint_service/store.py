@@ -142,6 +142,7 @@ class LibraryTrack:
     entry: LibraryEntry
     features_json: str
     loudness_json: str | None
+    duration_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -295,7 +296,8 @@ class _Tables:
             content_sha256 = peewee.TextField()
             album_id = peewee.TextField(index=True)
             tags_json = peewee.TextField()
-            scanned_at = peewee.DateTimeField()
+            # Indexed: replicas read the rows changed since their last look by it.
+            scanned_at = peewee.DateTimeField(index=True)
 
             class Meta:
                 table_name = "library_files"
@@ -626,7 +628,7 @@ class FingerprintStore:
         computed track, the fingerprint row (``computed`` = fingerprint, info, compute_ms), the
         path mapping and the album data. False when the database is unusable."""
         fingerprint_row = None if computed is None else self._fingerprint_row(*computed)
-        row = {**entry.__dict__, "scanned_at": datetime.now(UTC).replace(tzinfo=None)}
+        row = {**entry.__dict__, "scanned_at": _utc_now()}
 
         def write(t: _Tables) -> bool:
             with t.db.atomic():
@@ -663,45 +665,91 @@ class FingerprintStore:
     def mark_gone(self, paths: list[str]) -> None:
         """Mark files the scan no longer finds as gone (their rows stay, for history)."""
 
+        now = _utc_now()
+
         def write(t: _Tables) -> None:
             lf = t.library_files
             with t.db.atomic():
                 for start in range(0, len(paths), _SQL_BATCH):
                     batch = paths[start : start + _SQL_BATCH]
-                    lf.update(status="gone").where(lf.path.in_(batch)).execute()
+                    # scanned_at moves too, so other replicas' indexes see the file leave.
+                    lf.update(status="gone", scanned_at=now).where(lf.path.in_(batch)).execute()
 
         if paths:
             self._run(write)
+
+    def library_entry(self, path: str) -> LibraryEntry | None:
+        """The ``library_files`` row of ``path`` (None when absent or while degraded)."""
+
+        def query(t: _Tables) -> LibraryEntry | None:
+            lf = t.library_files
+            row = (lf.select(*[getattr(lf, name) for name in _LIBRARY_ENTRY_FIELDS])
+                   .where(lf.path == path).dicts().first())
+            return None if row is None else LibraryEntry(**row)
+
+        return self._run(query)
+
+    def library_changes(
+        self, since: datetime
+    ) -> tuple[list[LibraryTrack], list[str], datetime | None] | None:
+        """What changed in the library from ``since`` (UTC, naive) on, by the indexed
+        ``scanned_at``: the ``ok`` tracks with a current fingerprint, the paths of the rows that
+        are not (gone, failed, or not yet fingerprinted by this version), and the latest
+        ``scanned_at`` seen (None when nothing changed). None while degraded."""
+
+        def query(t: _Tables) -> tuple[list[LibraryTrack], list[str], datetime | None]:
+            lf = t.library_files
+            changed = (lf.select(lf.path, lf.status, lf.scanned_at)
+                       .where(lf.scanned_at >= since).dicts())
+            latest: datetime | None = None
+            paths = []
+            for row in changed:
+                paths.append(row["path"])
+                stamp = _as_datetime(row["scanned_at"])
+                latest = stamp if latest is None or stamp > latest else latest
+            if not paths:
+                return [], [], None
+            tracks = self._library_select(t, lf.scanned_at >= since)
+            kept = {track.entry.path for track in tracks}
+            return tracks, [path for path in paths if path not in kept], latest
+
+        return self._run(query)
 
     def library_tracks(self, album_id: str | None = None) -> list[LibraryTrack] | None:
         """Scanned ``ok`` tracks that have a current-version fingerprint (of one album, when
         given), with their album data when stored; None while degraded."""
 
         def query(t: _Tables) -> list[LibraryTrack]:
-            lf, fp, tl = t.library_files, t.fingerprints, t.track_loudness
-            select = (
-                lf.select(*[getattr(lf, n) for n in _LIBRARY_ENTRY_FIELDS],
-                          fp.features_json, tl.loudness_json)
-                .join(fp, on=((fp.content_sha256 == lf.content_sha256)
-                              & (fp.algorithm_version == self._algorithm_version)))
-                .join(tl, peewee.JOIN.LEFT_OUTER,
-                      on=((tl.content_sha256 == lf.content_sha256)
-                          & (tl.algorithm_version == self._algorithm_version)),
-                      src=lf)
-                .where(lf.status == "ok")
-            )
-            if album_id is not None:
-                select = select.where(lf.album_id == album_id)
-            return [
-                LibraryTrack(
-                    entry=LibraryEntry(**{n: row[n] for n in _LIBRARY_ENTRY_FIELDS}),
-                    features_json=row["features_json"],
-                    loudness_json=row["loudness_json"],
-                )
-                for row in select.dicts()
-            ]
+            lf = t.library_files
+            return self._library_select(
+                t, None if album_id is None else lf.album_id == album_id)
 
         return self._run(query)
+
+    def _library_select(self, t: _Tables, condition: Any) -> list[LibraryTrack]:
+        lf, fp, tl = t.library_files, t.fingerprints, t.track_loudness
+        select = (
+            lf.select(*[getattr(lf, n) for n in _LIBRARY_ENTRY_FIELDS],
+                      fp.features_json, fp.duration_s, tl.loudness_json)
+            .join(fp, on=((fp.content_sha256 == lf.content_sha256)
+                          & (fp.algorithm_version == self._algorithm_version)))
+            .join(tl, peewee.JOIN.LEFT_OUTER,
+                  on=((tl.content_sha256 == lf.content_sha256)
+                      & (tl.algorithm_version == self._algorithm_version)),
+                  src=lf)
+            .where(lf.status == "ok")
+        )
+        if condition is not None:
+            select = select.where(condition)
+        return [
+            LibraryTrack(
+                entry=LibraryEntry(**{n: row[n] for n in _LIBRARY_ENTRY_FIELDS}),
+                features_json=row["features_json"],
+                loudness_json=row["loudness_json"],
+                duration_s=float(row["duration_s"]),
+            )
+            for row in select.dicts()
+        ]
 
     def count_rows(self) -> int:
         """Fingerprint rows of every algorithm version; 0 while degraded."""
@@ -790,6 +838,16 @@ def _schema_version(value: Any) -> int:
 _LIBRARY_ENTRY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(LibraryEntry))
 #: Rows per ``IN (...)`` list: below SQLite's bound-parameter limit on every build.
 _SQL_BATCH = 500
+
+
+def _utc_now() -> datetime:
+    """Now in UTC as the naive datetime both backends store."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _as_datetime(value: Any) -> datetime:
+    """A stored timestamp as a datetime (SQLite may hand back its text)."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 def _upsert_fingerprint(t: _Tables, row: dict[str, Any]) -> None:

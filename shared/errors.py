@@ -67,5 +67,9 @@ class Draining(ServiceError):
     """The server is shutting down and refuses new work."""
 
 
+class LibraryUnavailable(ServiceError):
+    """The library needs the database, and it is unusable right now (retry later)."""
+
+
 class StoreUnavailable(Exception):
     """The fingerprint cache cannot be read or written (internal; the service degrades)."""

@@ -37,6 +37,7 @@ from shared.config import Config
 from shared.errors import (
     Draining,
     InvalidArgument,
+    LibraryUnavailable,
     LimitExceeded,
     NotCached,
     PathOutsideRoot,
@@ -59,6 +60,7 @@ STATUS_FOR: dict[type[ServiceError], grpc.StatusCode] = {
     SeekOutOfRange: grpc.StatusCode.OUT_OF_RANGE,
     StreamStalled: grpc.StatusCode.DEADLINE_EXCEEDED,
     Draining: grpc.StatusCode.UNAVAILABLE,
+    LibraryUnavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 REQUEST_ID_KEY = "x-request-id"

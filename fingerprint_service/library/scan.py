@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from fingerprint_service import extractor
 from fingerprint_service.library.album_loudness import TrackLoudness
@@ -32,7 +32,7 @@ from fingerprint_service.library.albums import album_of
 from fingerprint_service.library.tags import Tags, read_tags
 from fingerprint_service.library.walker import FoundFile, Shard, walk_audio
 from fingerprint_service.store import FingerprintStore, LibraryEntry
-from shared.errors import ServiceError
+from shared.errors import PathOutsideRoot, ServiceError, TrackNotFound
 from shared.fingerprint import Fingerprint, TrackInfo
 from shared.hashing import sha256_file
 from shared.loudness import LoudnessMeter
@@ -141,6 +141,29 @@ class ScanRequest:
 JobRunner = Callable[[Path], Awaitable[AnalysedFile]]
 #: Told about every track the scan stored or marked gone (path, stored entry).
 TrackListener = Callable[[LibraryEntry, AnalysedFile | None], None]
+
+
+def resolve_scan_folder(media_root: Path, folder: str) -> str:
+    """``folder`` (relative to the media root; "" = all of it) checked and normalised, or the
+    typed error: outside the root (absolute, "..", NUL, a symlink leading out), missing, or not
+    a folder. Messages quote only the caller's folder."""
+    if not folder.strip("/"):
+        return ""
+    pure = PurePosixPath(folder)
+    if "\x00" in folder or pure.is_absolute() or folder.startswith("\\") or ".." in pure.parts:
+        raise PathOutsideRoot(f"folder {folder!r} is outside the media root")
+    root = media_root.resolve()
+    try:
+        real = (root / pure).resolve()
+        if not real.is_relative_to(root):
+            raise PathOutsideRoot(f"folder {folder!r} is outside the media root")
+        is_dir = real.is_dir()
+    except (OSError, RuntimeError):
+        raise TrackNotFound(f"folder not found: {folder}") from None
+    if not is_dir:
+        raise TrackNotFound(f"folder not found (or not a folder): {folder}")
+    relative = real.relative_to(root).as_posix()
+    return "" if relative == "." else relative
 
 
 def _under(path: str, folder: str) -> bool:

@@ -13,10 +13,25 @@ class FingerprintSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DATABASE: _ClassVar[FingerprintSource]
     SIDECAR: _ClassVar[FingerprintSource]
     COMPUTED: _ClassVar[FingerprintSource]
+
+class ScanOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SCAN_OUTCOME_UNSPECIFIED: _ClassVar[ScanOutcome]
+    FILE_FINGERPRINTED: _ClassVar[ScanOutcome]
+    FILE_UNCHANGED: _ClassVar[ScanOutcome]
+    FILE_SKIPPED: _ClassVar[ScanOutcome]
+    FILE_FAILED: _ClassVar[ScanOutcome]
+    FILE_GONE: _ClassVar[ScanOutcome]
 FINGERPRINT_SOURCE_UNSPECIFIED: FingerprintSource
 DATABASE: FingerprintSource
 SIDECAR: FingerprintSource
 COMPUTED: FingerprintSource
+SCAN_OUTCOME_UNSPECIFIED: ScanOutcome
+FILE_FINGERPRINTED: ScanOutcome
+FILE_UNCHANGED: ScanOutcome
+FILE_SKIPPED: ScanOutcome
+FILE_FAILED: ScanOutcome
+FILE_GONE: ScanOutcome
 
 class TrackRef(_message.Message):
     __slots__ = ("path", "content", "content_sha256")
@@ -131,3 +146,161 @@ class GetFingerprintResponse(_message.Message):
     source: FingerprintSource
     compute_ms: float
     def __init__(self, fingerprint: _Optional[_Union[Fingerprint, _Mapping]] = ..., track_info: _Optional[_Union[TrackInfo, _Mapping]] = ..., algorithm_version: _Optional[int] = ..., source: _Optional[_Union[FingerprintSource, str]] = ..., compute_ms: _Optional[float] = ...) -> None: ...
+
+class ScanLibraryRequest(_message.Message):
+    __slots__ = ("folder",)
+    FOLDER_FIELD_NUMBER: _ClassVar[int]
+    folder: str
+    def __init__(self, folder: _Optional[str] = ...) -> None: ...
+
+class ScanProgress(_message.Message):
+    __slots__ = ("files_found", "files_fingerprinted", "files_unchanged", "files_skipped", "files_failed", "files_gone", "bytes_done", "bytes_to_do", "bytes_per_s", "eta_s", "elapsed_s", "path", "outcome", "error")
+    FILES_FOUND_FIELD_NUMBER: _ClassVar[int]
+    FILES_FINGERPRINTED_FIELD_NUMBER: _ClassVar[int]
+    FILES_UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    FILES_SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    FILES_FAILED_FIELD_NUMBER: _ClassVar[int]
+    FILES_GONE_FIELD_NUMBER: _ClassVar[int]
+    BYTES_DONE_FIELD_NUMBER: _ClassVar[int]
+    BYTES_TO_DO_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_S_FIELD_NUMBER: _ClassVar[int]
+    ETA_S_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_S_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    files_found: int
+    files_fingerprinted: int
+    files_unchanged: int
+    files_skipped: int
+    files_failed: int
+    files_gone: int
+    bytes_done: int
+    bytes_to_do: int
+    bytes_per_s: float
+    eta_s: float
+    elapsed_s: float
+    path: str
+    outcome: ScanOutcome
+    error: str
+    def __init__(self, files_found: _Optional[int] = ..., files_fingerprinted: _Optional[int] = ..., files_unchanged: _Optional[int] = ..., files_skipped: _Optional[int] = ..., files_failed: _Optional[int] = ..., files_gone: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_to_do: _Optional[int] = ..., bytes_per_s: _Optional[float] = ..., eta_s: _Optional[float] = ..., elapsed_s: _Optional[float] = ..., path: _Optional[str] = ..., outcome: _Optional[_Union[ScanOutcome, str]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class ScanLibraryResponse(_message.Message):
+    __slots__ = ("progress", "summary")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    progress: ScanProgress
+    summary: ScanProgress
+    def __init__(self, progress: _Optional[_Union[ScanProgress, _Mapping]] = ..., summary: _Optional[_Union[ScanProgress, _Mapping]] = ...) -> None: ...
+
+class GetAlbumRequest(_message.Message):
+    __slots__ = ("album_id", "track_path")
+    ALBUM_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACK_PATH_FIELD_NUMBER: _ClassVar[int]
+    album_id: str
+    track_path: str
+    def __init__(self, album_id: _Optional[str] = ..., track_path: _Optional[str] = ...) -> None: ...
+
+class AlbumTrack(_message.Message):
+    __slots__ = ("path", "title", "artist", "disc_number", "track_number", "duration_s", "loudness_lufs", "true_peak_dbtp", "replaygain_track_gain_db", "replaygain_track_peak", "content_sha256")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    ARTIST_FIELD_NUMBER: _ClassVar[int]
+    DISC_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    TRACK_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    LOUDNESS_LUFS_FIELD_NUMBER: _ClassVar[int]
+    TRUE_PEAK_DBTP_FIELD_NUMBER: _ClassVar[int]
+    REPLAYGAIN_TRACK_GAIN_DB_FIELD_NUMBER: _ClassVar[int]
+    REPLAYGAIN_TRACK_PEAK_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    title: str
+    artist: str
+    disc_number: int
+    track_number: int
+    duration_s: float
+    loudness_lufs: float
+    true_peak_dbtp: float
+    replaygain_track_gain_db: float
+    replaygain_track_peak: float
+    content_sha256: str
+    def __init__(self, path: _Optional[str] = ..., title: _Optional[str] = ..., artist: _Optional[str] = ..., disc_number: _Optional[int] = ..., track_number: _Optional[int] = ..., duration_s: _Optional[float] = ..., loudness_lufs: _Optional[float] = ..., true_peak_dbtp: _Optional[float] = ..., replaygain_track_gain_db: _Optional[float] = ..., replaygain_track_peak: _Optional[float] = ..., content_sha256: _Optional[str] = ...) -> None: ...
+
+class GetAlbumResponse(_message.Message):
+    __slots__ = ("album_id", "album_artist", "album_title", "grouped_by_folder", "integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "replaygain_album_gain_db", "replaygain_album_peak", "replaygain_reference_lufs", "tracks")
+    ALBUM_ID_FIELD_NUMBER: _ClassVar[int]
+    ALBUM_ARTIST_FIELD_NUMBER: _ClassVar[int]
+    ALBUM_TITLE_FIELD_NUMBER: _ClassVar[int]
+    GROUPED_BY_FOLDER_FIELD_NUMBER: _ClassVar[int]
+    INTEGRATED_LUFS_FIELD_NUMBER: _ClassVar[int]
+    LOUDNESS_RANGE_LU_FIELD_NUMBER: _ClassVar[int]
+    TRUE_PEAK_DBTP_FIELD_NUMBER: _ClassVar[int]
+    REPLAYGAIN_ALBUM_GAIN_DB_FIELD_NUMBER: _ClassVar[int]
+    REPLAYGAIN_ALBUM_PEAK_FIELD_NUMBER: _ClassVar[int]
+    REPLAYGAIN_REFERENCE_LUFS_FIELD_NUMBER: _ClassVar[int]
+    TRACKS_FIELD_NUMBER: _ClassVar[int]
+    album_id: str
+    album_artist: str
+    album_title: str
+    grouped_by_folder: bool
+    integrated_lufs: float
+    loudness_range_lu: float
+    true_peak_dbtp: float
+    replaygain_album_gain_db: float
+    replaygain_album_peak: float
+    replaygain_reference_lufs: float
+    tracks: _containers.RepeatedCompositeFieldContainer[AlbumTrack]
+    def __init__(self, album_id: _Optional[str] = ..., album_artist: _Optional[str] = ..., album_title: _Optional[str] = ..., grouped_by_folder: _Optional[bool] = ..., integrated_lufs: _Optional[float] = ..., loudness_range_lu: _Optional[float] = ..., true_peak_dbtp: _Optional[float] = ..., replaygain_album_gain_db: _Optional[float] = ..., replaygain_album_peak: _Optional[float] = ..., replaygain_reference_lufs: _Optional[float] = ..., tracks: _Optional[_Iterable[_Union[AlbumTrack, _Mapping]]] = ...) -> None: ...
+
+class SimilarTracksRequest(_message.Message):
+    __slots__ = ("track_path", "count", "exclude_same_album", "max_per_artist", "distinct")
+    TRACK_PATH_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_SAME_ALBUM_FIELD_NUMBER: _ClassVar[int]
+    MAX_PER_ARTIST_FIELD_NUMBER: _ClassVar[int]
+    DISTINCT_FIELD_NUMBER: _ClassVar[int]
+    track_path: str
+    count: int
+    exclude_same_album: bool
+    max_per_artist: int
+    distinct: bool
+    def __init__(self, track_path: _Optional[str] = ..., count: _Optional[int] = ..., exclude_same_album: _Optional[bool] = ..., max_per_artist: _Optional[int] = ..., distinct: _Optional[bool] = ...) -> None: ...
+
+class SimilarTrack(_message.Message):
+    __slots__ = ("path", "distance", "similarity", "artist", "title", "album_id")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    ARTIST_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    ALBUM_ID_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    distance: float
+    similarity: float
+    artist: str
+    title: str
+    album_id: str
+    def __init__(self, path: _Optional[str] = ..., distance: _Optional[float] = ..., similarity: _Optional[float] = ..., artist: _Optional[str] = ..., title: _Optional[str] = ..., album_id: _Optional[str] = ...) -> None: ...
+
+class SimilarTracksResponse(_message.Message):
+    __slots__ = ("tracks",)
+    TRACKS_FIELD_NUMBER: _ClassVar[int]
+    tracks: _containers.RepeatedCompositeFieldContainer[SimilarTrack]
+    def __init__(self, tracks: _Optional[_Iterable[_Union[SimilarTrack, _Mapping]]] = ...) -> None: ...
+
+class SonicPathRequest(_message.Message):
+    __slots__ = ("start_path", "end_path", "count")
+    START_PATH_FIELD_NUMBER: _ClassVar[int]
+    END_PATH_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    start_path: str
+    end_path: str
+    count: int
+    def __init__(self, start_path: _Optional[str] = ..., end_path: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+
+class SonicPathResponse(_message.Message):
+    __slots__ = ("tracks",)
+    TRACKS_FIELD_NUMBER: _ClassVar[int]
+    tracks: _containers.RepeatedCompositeFieldContainer[SimilarTrack]
+    def __init__(self, tracks: _Optional[_Iterable[_Union[SimilarTrack, _Mapping]]] = ...) -> None: ...

@@ -39,6 +39,26 @@ class FingerprintServiceStub:
                 request_serializer=fingerprint_dot_v1_dot_fingerprint__pb2.GetFingerprintRequest.SerializeToString,
                 response_deserializer=fingerprint_dot_v1_dot_fingerprint__pb2.GetFingerprintResponse.FromString,
                 _registered_method=True)
+        self.ScanLibrary = channel.unary_stream(
+                '/fingerprint.v1.FingerprintService/ScanLibrary',
+                request_serializer=fingerprint_dot_v1_dot_fingerprint__pb2.ScanLibraryRequest.SerializeToString,
+                response_deserializer=fingerprint_dot_v1_dot_fingerprint__pb2.ScanLibraryResponse.FromString,
+                _registered_method=True)
+        self.GetAlbum = channel.unary_unary(
+                '/fingerprint.v1.FingerprintService/GetAlbum',
+                request_serializer=fingerprint_dot_v1_dot_fingerprint__pb2.GetAlbumRequest.SerializeToString,
+                response_deserializer=fingerprint_dot_v1_dot_fingerprint__pb2.GetAlbumResponse.FromString,
+                _registered_method=True)
+        self.SimilarTracks = channel.unary_unary(
+                '/fingerprint.v1.FingerprintService/SimilarTracks',
+                request_serializer=fingerprint_dot_v1_dot_fingerprint__pb2.SimilarTracksRequest.SerializeToString,
+                response_deserializer=fingerprint_dot_v1_dot_fingerprint__pb2.SimilarTracksResponse.FromString,
+                _registered_method=True)
+        self.SonicPath = channel.unary_unary(
+                '/fingerprint.v1.FingerprintService/SonicPath',
+                request_serializer=fingerprint_dot_v1_dot_fingerprint__pb2.SonicPathRequest.SerializeToString,
+                response_deserializer=fingerprint_dot_v1_dot_fingerprint__pb2.SonicPathResponse.FromString,
+                _registered_method=True)
 
 
 class FingerprintServiceServicer:
@@ -54,6 +74,42 @@ class FingerprintServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ScanLibrary(self, request, context):
+        """Scan a folder of the media root into the library: a progress event per file, then one
+        summary. Incremental (path, size, mtime) and resumable; shares the worker pool with
+        GetFingerprint, which keeps priority. Errors: PERMISSION_DENIED (outside the media root),
+        NOT_FOUND (no such folder), RESOURCE_EXHAUSTED (a scan is already running),
+        UNAVAILABLE (draining or the database unusable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAlbum(self, request, context):
+        """An album's pooled loudness, range, true peak and ReplayGain 2.0 values, with its tracks.
+        Errors: INVALID_ARGUMENT (neither album_id nor track_path), PERMISSION_DENIED,
+        NOT_FOUND (unknown album, or a track not in the library).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SimilarTracks(self, request, context):
+        """The count tracks of the library nearest a scanned track. Errors: INVALID_ARGUMENT (count
+        out of range), PERMISSION_DENIED, NOT_FOUND (track not in the library).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SonicPath(self, request, context):
+        """A path of count tracks moving steadily from start_path to end_path, no repeats. Errors:
+        INVALID_ARGUMENT (count out of range, equal ends), PERMISSION_DENIED, NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FingerprintServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -61,6 +117,26 @@ def add_FingerprintServiceServicer_to_server(servicer, server):
                     servicer.GetFingerprint,
                     request_deserializer=fingerprint_dot_v1_dot_fingerprint__pb2.GetFingerprintRequest.FromString,
                     response_serializer=fingerprint_dot_v1_dot_fingerprint__pb2.GetFingerprintResponse.SerializeToString,
+            ),
+            'ScanLibrary': grpc.unary_stream_rpc_method_handler(
+                    servicer.ScanLibrary,
+                    request_deserializer=fingerprint_dot_v1_dot_fingerprint__pb2.ScanLibraryRequest.FromString,
+                    response_serializer=fingerprint_dot_v1_dot_fingerprint__pb2.ScanLibraryResponse.SerializeToString,
+            ),
+            'GetAlbum': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAlbum,
+                    request_deserializer=fingerprint_dot_v1_dot_fingerprint__pb2.GetAlbumRequest.FromString,
+                    response_serializer=fingerprint_dot_v1_dot_fingerprint__pb2.GetAlbumResponse.SerializeToString,
+            ),
+            'SimilarTracks': grpc.unary_unary_rpc_method_handler(
+                    servicer.SimilarTracks,
+                    request_deserializer=fingerprint_dot_v1_dot_fingerprint__pb2.SimilarTracksRequest.FromString,
+                    response_serializer=fingerprint_dot_v1_dot_fingerprint__pb2.SimilarTracksResponse.SerializeToString,
+            ),
+            'SonicPath': grpc.unary_unary_rpc_method_handler(
+                    servicer.SonicPath,
+                    request_deserializer=fingerprint_dot_v1_dot_fingerprint__pb2.SonicPathRequest.FromString,
+                    response_serializer=fingerprint_dot_v1_dot_fingerprint__pb2.SonicPathResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +166,114 @@ class FingerprintService:
             '/fingerprint.v1.FingerprintService/GetFingerprint',
             fingerprint_dot_v1_dot_fingerprint__pb2.GetFingerprintRequest.SerializeToString,
             fingerprint_dot_v1_dot_fingerprint__pb2.GetFingerprintResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScanLibrary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fingerprint.v1.FingerprintService/ScanLibrary',
+            fingerprint_dot_v1_dot_fingerprint__pb2.ScanLibraryRequest.SerializeToString,
+            fingerprint_dot_v1_dot_fingerprint__pb2.ScanLibraryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAlbum(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fingerprint.v1.FingerprintService/GetAlbum',
+            fingerprint_dot_v1_dot_fingerprint__pb2.GetAlbumRequest.SerializeToString,
+            fingerprint_dot_v1_dot_fingerprint__pb2.GetAlbumResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SimilarTracks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fingerprint.v1.FingerprintService/SimilarTracks',
+            fingerprint_dot_v1_dot_fingerprint__pb2.SimilarTracksRequest.SerializeToString,
+            fingerprint_dot_v1_dot_fingerprint__pb2.SimilarTracksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SonicPath(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fingerprint.v1.FingerprintService/SonicPath',
+            fingerprint_dot_v1_dot_fingerprint__pb2.SonicPathRequest.SerializeToString,
+            fingerprint_dot_v1_dot_fingerprint__pb2.SonicPathResponse.FromString,
             options,
             channel_credentials,
             insecure,
