@@ -73,6 +73,15 @@ class FetchFailure:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class FetchedAlbum:
+    """What ALBUM mode needs of a track's album (GetAlbum)."""
+
+    album_id: str
+    integrated_lufs: float
+    tracks: int
+
+
 def fetch_timeout_s(requested_ms: int, caller_remaining_s: float | None,
                     fallback_estimate_s: float = 0.0) -> float:
     """min(requested, caller's remaining − margin − what the fallback would need), never
@@ -186,6 +195,30 @@ class FingerprintClient:
                                 f"algorithm version {response.algorithm_version} differs from "
                                 f"{ALGORITHM_VERSION}")
         return _from_pb(response)
+
+    async def fetch_album(self, track: LocalTrack, *, timeout_s: float, request_id: str = ""
+                          ) -> FetchedAlbum | FetchFailure:
+        """The album of ``track`` from the library (GetAlbum), under the same timeout as the
+        fingerprint and the same breaker (an open one is not asked). Never raises for a remote
+        failure; a track sent as content has no album."""
+        if track.relative_path is None:
+            return FetchFailure(FallbackReason.ERROR, "a track sent as content has no album")
+        if self.breaker.is_open:
+            return FetchFailure(self._no_answer_reason, "circuit breaker open")
+        if timeout_s <= 0.0:
+            return FetchFailure(FallbackReason.DEADLINE_EXCEEDED, "no time left to ask")
+        metadata = (("x-request-id", request_id),) if request_id else None
+        try:
+            response: pb.GetAlbumResponse = await self._stub.GetAlbum(
+                pb.GetAlbumRequest(track_path=track.relative_path), timeout=timeout_s,
+                metadata=metadata)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return FetchFailure(FallbackReason.ERROR, "the track is not in the library")
+            return FetchFailure(_classify(error), f"{error.code().name}: {error.details()}")
+        return FetchedAlbum(album_id=response.album_id,
+                            integrated_lufs=response.integrated_lufs,
+                            tracks=len(response.tracks))
 
     @staticmethod
     def _lookup_ref(track: LocalTrack) -> pb.TrackRef:

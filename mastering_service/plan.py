@@ -25,6 +25,14 @@ class Category(StrEnum):
     QUIET = "QUIET"
 
 
+class LoudnessMode(StrEnum):
+    """TRACK: each track to the target. ALBUM: one static gain for every track of an album,
+    from the album's loudness to the target, so the differences between its tracks are kept."""
+
+    TRACK = "TRACK"
+    ALBUM = "ALBUM"
+
+
 class FallbackReason(StrEnum):
     """Why the plan came from the service's own analysis instead of a fingerprint."""
 
@@ -69,6 +77,9 @@ class MasteringPlan:
     #: Integrated loudness of the reference track whose balance the plan moved toward, LUFS;
     #: None without one (or when it could not be fingerprinted: the reasons say so).
     reference_lufs: float | None = None
+    #: ALBUM mode: the album's integrated loudness the static gain came from, LUFS; None in
+    #: TRACK mode and when ALBUM mode fell back to TRACK (the reasons say why).
+    album_lufs: float | None = None
 
     @property
     def compressor_reduction_db(self) -> float:

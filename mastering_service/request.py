@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from mastering_service.chain.codecs import FORMATS, check_options, codec_options
 from mastering_service.chain.encoding import ENCODINGS
+from mastering_service.plan import LoudnessMode
 from shared.errors import InvalidArgument, SeekOutOfRange
 
 
@@ -71,6 +72,8 @@ class MasterRequest:
     tonal_amount: float | None = None
     width_amount: float | None = None
     dynamics_amount: float | None = None
+    #: TRACK or ALBUM loudness (``plan.LoudnessMode``).
+    loudness_mode: LoudnessMode = LoudnessMode.TRACK
 
     @property
     def has_reference(self) -> bool:

@@ -23,6 +23,11 @@ class Container(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MP4_AAC: _ClassVar[Container]
     ADTS_AAC: _ClassVar[Container]
 
+class LoudnessMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRACK: _ClassVar[LoudnessMode]
+    ALBUM: _ClassVar[LoudnessMode]
+
 class Category(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CATEGORY_UNSPECIFIED: _ClassVar[Category]
@@ -54,6 +59,8 @@ OGG_OPUS: Container
 MP3: Container
 MP4_AAC: Container
 ADTS_AAC: Container
+TRACK: LoudnessMode
+ALBUM: LoudnessMode
 CATEGORY_UNSPECIFIED: Category
 COMPRESSED_LOUD: Category
 DYNAMIC_LOUD: Category
@@ -77,7 +84,7 @@ class TrackRef(_message.Message):
     def __init__(self, path: _Optional[str] = ..., content: _Optional[bytes] = ...) -> None: ...
 
 class MasterTrackRequest(_message.Message):
-    __slots__ = ("track", "target_lufs", "true_peak_ceiling_dbtp", "intensity", "encoding", "container", "start_s", "chunk_frames", "fingerprint_timeout_ms", "bit_rate_kbps", "mp3_vbr", "reference", "tonal_amount", "width_amount", "dynamics_amount")
+    __slots__ = ("track", "target_lufs", "true_peak_ceiling_dbtp", "intensity", "encoding", "container", "start_s", "chunk_frames", "fingerprint_timeout_ms", "bit_rate_kbps", "mp3_vbr", "reference", "tonal_amount", "width_amount", "dynamics_amount", "loudness_mode")
     TRACK_FIELD_NUMBER: _ClassVar[int]
     TARGET_LUFS_FIELD_NUMBER: _ClassVar[int]
     TRUE_PEAK_CEILING_DBTP_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +100,7 @@ class MasterTrackRequest(_message.Message):
     TONAL_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     WIDTH_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     DYNAMICS_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    LOUDNESS_MODE_FIELD_NUMBER: _ClassVar[int]
     track: TrackRef
     target_lufs: float
     true_peak_ceiling_dbtp: float
@@ -108,10 +116,11 @@ class MasterTrackRequest(_message.Message):
     tonal_amount: float
     width_amount: float
     dynamics_amount: float
-    def __init__(self, track: _Optional[_Union[TrackRef, _Mapping]] = ..., target_lufs: _Optional[float] = ..., true_peak_ceiling_dbtp: _Optional[float] = ..., intensity: _Optional[float] = ..., encoding: _Optional[_Union[Encoding, str]] = ..., container: _Optional[_Union[Container, str]] = ..., start_s: _Optional[float] = ..., chunk_frames: _Optional[int] = ..., fingerprint_timeout_ms: _Optional[int] = ..., bit_rate_kbps: _Optional[int] = ..., mp3_vbr: _Optional[bool] = ..., reference: _Optional[_Union[TrackRef, _Mapping]] = ..., tonal_amount: _Optional[float] = ..., width_amount: _Optional[float] = ..., dynamics_amount: _Optional[float] = ...) -> None: ...
+    loudness_mode: LoudnessMode
+    def __init__(self, track: _Optional[_Union[TrackRef, _Mapping]] = ..., target_lufs: _Optional[float] = ..., true_peak_ceiling_dbtp: _Optional[float] = ..., intensity: _Optional[float] = ..., encoding: _Optional[_Union[Encoding, str]] = ..., container: _Optional[_Union[Container, str]] = ..., start_s: _Optional[float] = ..., chunk_frames: _Optional[int] = ..., fingerprint_timeout_ms: _Optional[int] = ..., bit_rate_kbps: _Optional[int] = ..., mp3_vbr: _Optional[bool] = ..., reference: _Optional[_Union[TrackRef, _Mapping]] = ..., tonal_amount: _Optional[float] = ..., width_amount: _Optional[float] = ..., dynamics_amount: _Optional[float] = ..., loudness_mode: _Optional[_Union[LoudnessMode, str]] = ...) -> None: ...
 
 class MasteringPlan(_message.Message):
-    __slots__ = ("category", "fingerprint_source", "fallback_reason", "input_lufs", "input_crest_db", "input_true_peak_dbtp", "effective_target_lufs", "gain_db", "expansion_amount", "compression_amount", "low_shelf_gain_db", "high_shelf_gain_db", "side_gain_db", "true_peak_ceiling_dbtp", "limiter_release_ms", "target_lufs", "intensity", "reasons", "tonal_amount", "width_amount", "dynamics_amount", "reference_lufs")
+    __slots__ = ("category", "fingerprint_source", "fallback_reason", "input_lufs", "input_crest_db", "input_true_peak_dbtp", "effective_target_lufs", "gain_db", "expansion_amount", "compression_amount", "low_shelf_gain_db", "high_shelf_gain_db", "side_gain_db", "true_peak_ceiling_dbtp", "limiter_release_ms", "target_lufs", "intensity", "reasons", "tonal_amount", "width_amount", "dynamics_amount", "reference_lufs", "album_lufs")
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_SOURCE_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_REASON_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +143,7 @@ class MasteringPlan(_message.Message):
     WIDTH_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     DYNAMICS_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_LUFS_FIELD_NUMBER: _ClassVar[int]
+    ALBUM_LUFS_FIELD_NUMBER: _ClassVar[int]
     category: Category
     fingerprint_source: FingerprintSource
     fallback_reason: FallbackReason
@@ -156,7 +166,8 @@ class MasteringPlan(_message.Message):
     width_amount: float
     dynamics_amount: float
     reference_lufs: float
-    def __init__(self, category: _Optional[_Union[Category, str]] = ..., fingerprint_source: _Optional[_Union[FingerprintSource, str]] = ..., fallback_reason: _Optional[_Union[FallbackReason, str]] = ..., input_lufs: _Optional[float] = ..., input_crest_db: _Optional[float] = ..., input_true_peak_dbtp: _Optional[float] = ..., effective_target_lufs: _Optional[float] = ..., gain_db: _Optional[float] = ..., expansion_amount: _Optional[float] = ..., compression_amount: _Optional[float] = ..., low_shelf_gain_db: _Optional[float] = ..., high_shelf_gain_db: _Optional[float] = ..., side_gain_db: _Optional[float] = ..., true_peak_ceiling_dbtp: _Optional[float] = ..., limiter_release_ms: _Optional[float] = ..., target_lufs: _Optional[float] = ..., intensity: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ..., tonal_amount: _Optional[float] = ..., width_amount: _Optional[float] = ..., dynamics_amount: _Optional[float] = ..., reference_lufs: _Optional[float] = ...) -> None: ...
+    album_lufs: float
+    def __init__(self, category: _Optional[_Union[Category, str]] = ..., fingerprint_source: _Optional[_Union[FingerprintSource, str]] = ..., fallback_reason: _Optional[_Union[FallbackReason, str]] = ..., input_lufs: _Optional[float] = ..., input_crest_db: _Optional[float] = ..., input_true_peak_dbtp: _Optional[float] = ..., effective_target_lufs: _Optional[float] = ..., gain_db: _Optional[float] = ..., expansion_amount: _Optional[float] = ..., compression_amount: _Optional[float] = ..., low_shelf_gain_db: _Optional[float] = ..., high_shelf_gain_db: _Optional[float] = ..., side_gain_db: _Optional[float] = ..., true_peak_ceiling_dbtp: _Optional[float] = ..., limiter_release_ms: _Optional[float] = ..., target_lufs: _Optional[float] = ..., intensity: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ..., tonal_amount: _Optional[float] = ..., width_amount: _Optional[float] = ..., dynamics_amount: _Optional[float] = ..., reference_lufs: _Optional[float] = ..., album_lufs: _Optional[float] = ...) -> None: ...
 
 class StreamHeader(_message.Message):
     __slots__ = ("sample_rate", "channels", "encoding", "container", "total_frames", "duration_s", "plan", "content_sha256", "codec", "bit_rate_kbps", "output_sample_rate", "encoder_delay_frames")
