@@ -7,7 +7,7 @@ from contextlib import aclosing
 
 import grpc
 
-from mastering_service.plan import MasteringPlan
+from mastering_service.plan import LoudnessMode, MasteringPlan
 from mastering_service.request import MasterRequest
 from mastering_service.service import (
     MasteringService,
@@ -26,6 +26,12 @@ _ENCODING_TO_PB = {name: value for value, name in _ENCODING_FROM_PB.items()}
 _CONTAINER_FROM_PB = {pb.RAW: "raw", pb.WAV: "wav", pb.FLAC: "flac", pb.OGG_OPUS: "ogg_opus",
                       pb.MP3: "mp3", pb.MP4_AAC: "mp4_aac", pb.ADTS_AAC: "adts_aac"}
 _CONTAINER_TO_PB = {name: value for value, name in _CONTAINER_FROM_PB.items()}
+
+
+def _loudness_mode(value: int) -> LoudnessMode:
+    if value not in pb.LoudnessMode.values():
+        raise InvalidArgument(f"loudness_mode {value} is not one of TRACK, ALBUM")
+    return LoudnessMode(pb.LoudnessMode.Name(value))
 
 
 def request_from_pb(request: pb.MasterTrackRequest) -> MasterRequest:
@@ -56,6 +62,7 @@ def request_from_pb(request: pb.MasterTrackRequest) -> MasterRequest:
                                 if request.HasField("fingerprint_timeout_ms") else None),
         bit_rate_kbps=request.bit_rate_kbps if request.HasField("bit_rate_kbps") else None,
         mp3_vbr=request.mp3_vbr,
+        loudness_mode=_loudness_mode(request.loudness_mode),
     )
 
 
