@@ -16,12 +16,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from fingerprint_service.extractor import extract
 from mastering_service.analysis import analyze
-from mastering_service.chain.codecs import FORMATS
+from mastering_service.chain.codecs import FORMATS, output_headroom_db
 from mastering_service.chain.encoding import ENCODINGS
 from mastering_service.engine import RenderOptions, render_to_file
 from mastering_service.lwrp import fallback_plan, fingerprint_plan
@@ -123,15 +124,20 @@ def _plan_from_args(args: argparse.Namespace) -> MasteringPlan:
     for path in (args.input, args.reference):
         if path is not None and not path.is_file():
             raise TrackNotFound(f"no such file: {path}")
-    return make_plan(
+    # Planned for the limiter's ceiling (less the output format's head-room), reported with the
+    # requested one, as MasterTrack does.
+    headroom_db = output_headroom_db(getattr(args, "format", "wav"),
+                                     getattr(args, "bit_rate_kbps", None))
+    plan = make_plan(
         args.input,
         target_lufs=args.target_lufs,
-        true_peak_ceiling_dbtp=args.ceiling_dbtp,
+        true_peak_ceiling_dbtp=args.ceiling_dbtp - headroom_db,
         intensity=args.intensity,
         use_fingerprint=not args.no_fingerprint,
         reference=args.reference,
         **{name: getattr(args, name) for name in ASPECT_AMOUNT_FIELDS},
     )
+    return replace(plan, true_peak_ceiling_dbtp=args.ceiling_dbtp)
 
 
 def _fail(message: str) -> int:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import structlog
 
 from mastering_service.analysis import analyze
+from mastering_service.chain.codecs import output_headroom_db
 from mastering_service.engine import (
     MAX_CHANNELS,
     EncodedChunk,
@@ -134,8 +135,16 @@ class MasteringService:
                 resolve_track, self._config.media_root, path=request.path,
                 content=request.content, max_content_bytes=self._config.max_content_bytes)
             reader = await asyncio.to_thread(_open_checked, track, request.start_s)
-            plan, content_sha256 = await self._plan(track, request, caller_remaining_s,
+            # The plan is made for the limiter's ceiling (the requested one less the output
+            # format's head-room, see chain.codecs), so its level solver counts the extra
+            # limiting; it reports the requested ceiling, which the decoded stream keeps.
+            planning = dataclasses.replace(request, true_peak_ceiling_dbtp=(
+                request.true_peak_ceiling_dbtp
+                - output_headroom_db(request.container, request.bit_rate_kbps)))
+            plan, content_sha256 = await self._plan(track, planning, caller_remaining_s,
                                                     request_id, reader.info.duration_s)
+            plan = dataclasses.replace(plan,
+                                       true_peak_ceiling_dbtp=request.true_peak_ceiling_dbtp)
             annotate(category=plan.category.value, source=plan.fingerprint_source,
                      fallback_reason=plan.fallback_reason)
             options = RenderOptions(
