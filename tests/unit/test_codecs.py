@@ -176,6 +176,7 @@ def test_output_rate_is_one_the_codec_has(rate: int, fmt: str, expected: int) ->
     (CodecOptions("flac", bit_rate_kbps=500), "does not apply"),
     (CodecOptions("ogg_opus", bit_rate_kbps=5), "between 6 and 510"),
     (CodecOptions("mp3", bit_rate_kbps=321), "between 32 and 320"),
+    (CodecOptions("mp4_aac", bit_rate_kbps=128), "between 192 and 512"),
     (CodecOptions("flac", flac_bits=32), "16 or 24"),
     (CodecOptions("mp4_aac", mp3_vbr=True), "MP3 only"),
     (CodecOptions("vorbis"), "format must be one of"),
@@ -230,7 +231,7 @@ def test_flac_header_carries_the_total_sample_count(tmp_path: Path) -> None:
     (CodecOptions("ogg_opus", bit_rate_kbps=96), 0.7),
     (CodecOptions("ogg_opus", bit_rate_kbps=256), 0.6),
     (CodecOptions("mp3"), 0.1), (CodecOptions("mp3", bit_rate_kbps=128), 0.3),
-    (CodecOptions("mp4_aac"), 0.9), (CodecOptions("adts_aac", bit_rate_kbps=128), 1.9),
+    (CodecOptions("mp4_aac"), 0.9), (CodecOptions("adts_aac", bit_rate_kbps=320), 0.9),
 ])
 def test_limiter_headroom_follows_the_measured_table(options: CodecOptions,
                                                      headroom_db: float) -> None:
