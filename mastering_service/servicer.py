@@ -8,7 +8,7 @@ from contextlib import aclosing
 import grpc
 
 from mastering_service.plan import LoudnessMode, MasteringPlan
-from mastering_service.request import MasterRequest
+from mastering_service.request import ASPECT_AMOUNT_FIELDS, MasterRequest
 from mastering_service.service import (
     MasteringService,
     StreamChunk,
@@ -44,6 +44,10 @@ def request_from_pb(request: pb.MasterTrackRequest) -> MasterRequest:
     if request.container not in _CONTAINER_FROM_PB:
         raise InvalidArgument(f"container {request.container} is not one of "
                               f"{', '.join(pb.Container.Name(v) for v in _CONTAINER_FROM_PB)}")
+    reference = request.reference.WhichOneof("source") if request.HasField("reference") else None
+    if request.HasField("reference") and reference is None:
+        raise InvalidArgument("reference: set exactly one of reference.path or "
+                              "reference.content (or leave reference unset)")
     defaults = MasterRequest()
     return MasterRequest(
         path=request.track.path if which == "path" else None,
@@ -63,6 +67,10 @@ def request_from_pb(request: pb.MasterTrackRequest) -> MasterRequest:
         bit_rate_kbps=request.bit_rate_kbps if request.HasField("bit_rate_kbps") else None,
         mp3_vbr=request.mp3_vbr,
         loudness_mode=_loudness_mode(request.loudness_mode),
+        reference_path=request.reference.path if reference == "path" else None,
+        reference_content=request.reference.content if reference == "content" else None,
+        **{name: getattr(request, name) if request.HasField(name) else None
+           for name in ASPECT_AMOUNT_FIELDS},
     )
 
 
