@@ -28,7 +28,7 @@ from shared.fingerprint import ALGORITHM_VERSION, Fingerprint, TrackInfo
 from shared.hashing import sha256_bytes, sha256_file
 from shared.levels import LevelMeter
 from shared.loudness import LoudnessMeter
-from shared.peak_reduction import envelope_meter, limiter_release_ms, loudness_after_limiting
+from shared.peak_reduction import envelope_meter, limiter_release_ms, limiting_curves
 
 #: The fingerprint service accepts up to 7.1 (SPEC section 3).
 MAX_CHANNELS = 8
@@ -145,6 +145,7 @@ def extract(
     if on_loudness is not None:
         on_loudness(analyzer.loudness)
     fingerprint = analyzer.finish()
+    curves = limiting_curves(analyzer.loudness, limiter_release_ms(fingerprint.tempo_bpm))
     track = TrackInfo(
         duration_s=analyzer.frames / info.sample_rate,
         sample_rate=info.sample_rate,
@@ -156,8 +157,8 @@ def extract(
         loudness_range_lu=float(analyzer.loudness.loudness_range_lu()),
         codec=info.codec,
         bit_rate_bps=info.bit_rate_bps,
-        limited_loudness_lufs=loudness_after_limiting(
-            analyzer.loudness, limiter_release_ms(fingerprint.tempo_bpm)),
+        limited_loudness_lufs=curves.loudness_lufs,
+        limited_loudness_range_lu=curves.loudness_range_lu,
     )
     return fingerprint, track
 

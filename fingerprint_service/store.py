@@ -271,6 +271,7 @@ class _Tables:
             codec = peewee.TextField()
             bit_rate_bps = peewee.BigIntegerField(default=0)
             limited_loudness_lufs = peewee.TextField(default="[]")  # JSON list of LUFS
+            limited_loudness_range_lu = peewee.TextField(default="[]")  # JSON list of LU
             computed_at = peewee.DateTimeField()
             compute_ms = peewee.DoubleField()
 
@@ -776,8 +777,7 @@ class FingerprintStore:
         try:
             return StoredFingerprint(
                 fingerprint=Fingerprint.from_dict(json.loads(row["features_json"])),
-                info=TrackInfo.from_dict(
-                    {**row, "limited_loudness_lufs": json.loads(row["limited_loudness_lufs"])}),
+                info=_info_from_row(row),
                 algorithm_version=int(row["algorithm_version"]),
                 compute_ms=float(row["compute_ms"]),
             )
@@ -805,15 +805,22 @@ def _identity(path: str) -> tuple[int, int] | None:
 _ADDED_FINGERPRINT_COLUMNS = (
     ("bit_rate_bps", "BIGINT NOT NULL DEFAULT 0"),
     ("limited_loudness_lufs", "TEXT NOT NULL DEFAULT '[]'"),
+    ("limited_loudness_range_lu", "TEXT NOT NULL DEFAULT '[]'"),
 )
+#: TrackInfo's list fields (the limiting curves), stored as JSON text.
+_LIST_COLUMNS = ("limited_loudness_lufs", "limited_loudness_range_lu")
 
 
 def _info_columns(info: TrackInfo) -> dict[str, Any]:
-    """TrackInfo as the row's typed columns; its one list (the limiting curve) as JSON text."""
+    """TrackInfo as the row's columns: one per field, the lists as JSON text."""
     columns = info.to_dict()
-    columns["limited_loudness_lufs"] = json.dumps(list(info.limited_loudness_lufs),
-                                                  allow_nan=False)
+    for name in _LIST_COLUMNS:
+        columns[name] = json.dumps(list(columns[name]), allow_nan=False)
     return columns
+
+
+def _info_from_row(row: dict[str, Any]) -> TrackInfo:
+    return TrackInfo.from_dict({**row, **{name: json.loads(row[name]) for name in _LIST_COLUMNS}})
 
 
 def _add_missing_columns(db: _PooledDatabase) -> None:

@@ -24,10 +24,11 @@ from shared.blocks import FloatArray
 from shared.levels import LevelMeter
 from shared.loudness import gated_loudness
 from shared.peak_reduction import (
-    curve_from_envelope,
+    LimitingCurves,
+    curves_from_envelope,
     envelope_meter,
     limiter_release_ms,
-    loudness_after_limiting,
+    limiting_curves,
 )
 
 #: Audio an excerpt analysis measures in all: a tenth of a typical 4–5 minute track, enough for
@@ -50,6 +51,12 @@ class LocalAnalysis:
     #: Loudness after x dB of true-peak limiting (``shared.peak_reduction``), at the release the
     #: fallback plan uses (no tempo: the default).
     limited_loudness_lufs: tuple[float, ...]
+    limited_loudness_range_lu: tuple[float, ...]
+
+
+def _curves(curves: LimitingCurves) -> dict[str, tuple[float, ...]]:
+    return {"limited_loudness_lufs": curves.loudness_lufs,
+            "limited_loudness_range_lu": curves.loudness_range_lu}
 
 
 def analyze_reader(reader: AudioReader, block_frames: int = DEFAULT_BLOCK_FRAMES) -> LocalAnalysis:
@@ -70,7 +77,7 @@ def analyze_reader(reader: AudioReader, block_frames: int = DEFAULT_BLOCK_FRAMES
         sample_rate=info.sample_rate,
         channels=info.channels,
         frames=frames,
-        limited_loudness_lufs=loudness_after_limiting(loudness, limiter_release_ms(None)),
+        **_curves(limiting_curves(loudness, limiter_release_ms(None))),
     )
 
 
@@ -123,6 +130,6 @@ def analyze_excerpts_reader(reader: AudioReader, total_s: float = EXCERPTS_TOTAL
         sample_rate=info.sample_rate,
         channels=info.channels,
         frames=info.frames,
-        limited_loudness_lufs=curve_from_envelope(energy, samples, peaks, lufs,
-                                                  limiter_release_ms(None)),
+        **_curves(curves_from_envelope(energy, samples, peaks, lufs, None,
+                                       limiter_release_ms(None))),
     )

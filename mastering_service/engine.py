@@ -401,4 +401,6 @@ def _limited_for(plan: MasteringPlan, codec: CodecOptions | None) -> MasteringPl
     (``CodecOptions.headroom_db``) under the requested ceiling, so the decoded stream keeps it."""
     if codec is None or codec.headroom_db == 0.0:
         return plan
-    return replace(plan, true_peak_ceiling_dbtp=plan.true_peak_ceiling_dbtp - codec.headroom_db)
+    return replace(plan, true_peak_ceiling_dbtp=plan.true_peak_ceiling_dbtp - codec.headroom_db,
+                   limiter_ceiling_dbtp=None if plan.limiter_ceiling_dbtp is None
+                   else plan.limiter_ceiling_dbtp - codec.headroom_db)

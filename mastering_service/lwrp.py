@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+import numpy as np
+
 from mastering_service.balance import (
     BUILT_IN_REFERENCE,
     Reference,
@@ -26,6 +28,8 @@ from mastering_service.balance import (
     track_reference,
     treble_mid_ratio_db,
 )
+from mastering_service.chain.highpass import CUTOFF_HZ as HIGHPASS_CUTOFF_HZ
+from mastering_service.chain.limiter import SAFETY_MARGIN_DB as LIMITER_SAFETY_MARGIN_DB
 from mastering_service.chain.width import MidSideWidth
 from mastering_service.plan import (
     COMPRESSOR_MAX_REDUCTION_DB,
@@ -49,7 +53,7 @@ from mastering_service.request import (
 )
 from shared.fingerprint import Fingerprint, FingerprintSource, TrackInfo
 from shared.loudness import ABSOLUTE_GATE_LUFS
-from shared.peak_reduction import limiter_release_ms
+from shared.peak_reduction import limiter_release_ms, reductions_db
 
 # --- Categories ----------------------------------------------------------------------------------
 
@@ -78,6 +82,16 @@ COMPRESSOR_PER_LIMITER_DB = 0.5
 #: The most a DYNAMIC_LOUD track's peaks may be limited (SPEC section 6: its crest within
 #: ±1 dB); peaks further over the ceiling turn the track down.
 DYNAMIC_MAX_LIMITING_DB = 0.5
+#: The most loudness range the limiter may flatten, LU (the corpus renders are held to 3 LU;
+#: the margin is for what the EQ and the compressor take besides).
+MAX_LRA_LOSS_LU = 2.5
+#: How far DYNAMIC_LOUD's peaks may rise above the input's own before the limiter holds them.
+DYNAMIC_PEAK_RISE_DB = 0.3
+#: DYNAMIC_LOUD's subsonic high-pass: DC and infrasound only. At 20 Hz it took 1.1 dB of RMS out
+#: of a corpus master (Hv2: real energy between 10 and 20 Hz), raising its crest by as much; at
+#: 10 Hz, 0.25 dB. (The loudness prediction keeps the nominal 20 Hz: K-weighting gives that
+#: octave next to no weight.)
+DYNAMIC_HIGHPASS_CUTOFF_HZ = 10.0
 #: The biggest boost ever applied: a −44 LUFS track still reaches −14.
 MAX_BOOST_DB = 30.0
 #: Below this loudness a track is (near) silence and is not raised (no noise-floor blow-up);
@@ -113,8 +127,29 @@ class LevelAnalysis(Protocol):
     @property
     def limited_loudness_lufs(self) -> Sequence[float]: ...
 
+    @property
+    def limited_loudness_range_lu(self) -> Sequence[float]: ...
+
 
 # --- Small continuous helpers --------------------------------------------------------------------
+
+
+def _lra_limited_reduction_db(limited_range_lu: Sequence[float]) -> float | None:
+    """The limiting (on the curve's x grid, dB) at which the loudness range has lost
+    MAX_LRA_LOSS_LU, interpolated; None when no limiting on the grid loses that much (or no
+    curve was measured)."""
+    if len(limited_range_lu) < 2:
+        return None
+    loss = limited_range_lu[0] - np.asarray(limited_range_lu, dtype=np.float64)
+    over = np.flatnonzero(loss > MAX_LRA_LOSS_LU)
+    if over.size == 0:
+        return None
+    grid = reductions_db()
+    i = int(over[0])
+    if i == 0:
+        return 0.0
+    fraction = (MAX_LRA_LOSS_LU - loss[i - 1]) / (loss[i] - loss[i - 1])
+    return float(grid[i - 1] + fraction * (grid[i] - grid[i - 1]))
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -226,6 +261,7 @@ def plan_mastering(
     dynamics_amount: float | None = None,
     reference: Fingerprint | None = None,
     limited_loudness_lufs: Sequence[float] = (),
+    limited_loudness_range_lu: Sequence[float] = (),
 ) -> MasteringPlan:
     """Decide how to master a track (SPEC sections 5 and 12), for request parameters already
     checked against their ranges (``request.validate``).
@@ -303,7 +339,10 @@ def plan_mastering(
     # DYNAMIC_LOUD is respected: the ceiling may take at most DYNAMIC_MAX_LIMITING_DB off its
     # peaks (its crest is what respect means); peaks further over the ceiling turn the track
     # down instead of being limited (blended across the thresholds like everything else).
-    respect = loud_weight * (1.0 - squashed_weight)
+    # (Unlike the processing a category owns, this fades in on the quiet side of the loudness
+    # threshold, so every track labelled DYNAMIC_LOUD is fully respected.)
+    respect = _smoothstep(LOUD_THRESHOLD_LUFS - BLEND_WIDTH, LOUD_THRESHOLD_LUFS, lufs) * (
+        1.0 - squashed_weight)
     respected_target = model.target_for(DYNAMIC_MAX_LIMITING_DB)
     if respect > 0.0 and respected_target < level_target:
         level_target -= respect * (level_target - respected_target)
@@ -322,6 +361,18 @@ def plan_mastering(
     budget_target = lufs + budget + ceiling - true_peak
     effective_target = min(wanted, max(level_target, budget_target),
                            model.target_for(MAX_LIMITING_DB))
+    # Whatever the budget allows, the limiter never flattens more than MAX_LRA_LOSS_LU of the
+    # track's loudness range (the measured curve says how much each dB would take): beyond
+    # that the track is turned down instead — consistent loudness without crushing the music.
+    lra_limit_db = _lra_limited_reduction_db(limited_loudness_range_lu)
+    if lra_limit_db is not None:
+        lra_reduction = lra_limit_db - LIMITER_SAFETY_MARGIN_DB + expansion_rise
+        lra_target = model.target_for(lra_reduction)
+        if lra_target < effective_target:
+            effective_target = lra_target
+            reasons.append(f"more than {lra_reduction:.1f} dB of limiting would flatten over "
+                           f"{MAX_LRA_LOSS_LU:g} LU of the loudness range: target "
+                           f"{effective_target:.1f} LUFS")
     level = model.level_for(effective_target)
     # The slow compressor evens out the loud passages the boost pushes into the limiter: half a
     # dB per dB of limiting the boost adds, at most COMPRESSOR_MAX_REDUCTION_DB × intensity, and
@@ -339,6 +390,15 @@ def plan_mastering(
     compressor_reduction *= dynamics / amount if amount > 0.0 else 0.0
     compression = compressor_reduction / COMPRESSOR_MAX_REDUCTION_DB
     gain = level.gain_db + COMPRESSOR_LOUDNESS_PER_DB * compressor_reduction
+    # DYNAMIC_LOUD's peaks stay where the gain and the EQ put the input's own: the high-pass's
+    # phase shift un-flattens clipped or bass-heavy peaks (+1.9 dB of crest on a corpus master
+    # at -23 LUFS), and the limiter takes that back (at next to no loudness) instead of letting
+    # the crest rise. The limiter aims its safety margin under its ceiling, hence the margin.
+    limiter_ceiling = None
+    own_peaks_dbtp = (true_peak + shaping.peak_change_db + width_change + gain
+                      + LIMITER_SAFETY_MARGIN_DB + DYNAMIC_PEAK_RISE_DB)
+    if respect > 0.0 and own_peaks_dbtp < ceiling:
+        limiter_ceiling = ceiling + respect * (own_peaks_dbtp - ceiling)
 
     if boost > 0.0:
         reasons.append(f"raise toward {target:.1f} LUFS")
@@ -390,6 +450,9 @@ def plan_mastering(
         width_amount=width,
         dynamics_amount=dynamics,
         reference_lufs=None if reference is None else reference.lufs,
+        limiter_ceiling_dbtp=limiter_ceiling,
+        highpass_cutoff_hz=HIGHPASS_CUTOFF_HZ - respect * (HIGHPASS_CUTOFF_HZ
+                                                         - DYNAMIC_HIGHPASS_CUTOFF_HZ),
     )
 
 
@@ -411,6 +474,7 @@ def fingerprint_plan(
         input_true_peak_dbtp=info.true_peak_dbtp,
         fingerprint=fingerprint,
         limited_loudness_lufs=info.limited_loudness_lufs,
+        limited_loudness_range_lu=info.limited_loudness_range_lu,
         target_lufs=target_lufs,
         true_peak_ceiling_dbtp=true_peak_ceiling_dbtp,
         intensity=intensity,
@@ -440,6 +504,7 @@ def fallback_plan(
         input_true_peak_dbtp=analysis.true_peak_dbtp,
         fingerprint=None,
         limited_loudness_lufs=analysis.limited_loudness_lufs,
+        limited_loudness_range_lu=analysis.limited_loudness_range_lu,
         target_lufs=target_lufs,
         true_peak_ceiling_dbtp=true_peak_ceiling_dbtp,
         intensity=intensity,

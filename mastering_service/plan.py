@@ -80,6 +80,20 @@ class MasteringPlan:
     #: ALBUM mode: the album's integrated loudness the static gain came from, LUFS; None in
     #: TRACK mode and when ALBUM mode fell back to TRACK (the reasons say why).
     album_lufs: float | None = None
+    #: The ceiling the limiter holds, dBTP, when it is below ``true_peak_ceiling_dbtp``:
+    #: DYNAMIC_LOUD material's peaks may not rise above the input's own (moved by the gain and
+    #: the EQ), so a filter's phase shift cannot raise its crest. None: the true-peak ceiling.
+    limiter_ceiling_dbtp: float | None = None
+    #: The subsonic high-pass's −3 dB point, Hz: 20 Hz, down to 10 Hz for DYNAMIC_LOUD material
+    #: (what it would take away between 10 and 20 Hz lowers the RMS and raises the crest).
+    highpass_cutoff_hz: float = 20.0
+
+    @property
+    def limiter_target_dbtp(self) -> float:
+        """The ceiling the chain's limiter is built for."""
+        if self.limiter_ceiling_dbtp is None:
+            return self.true_peak_ceiling_dbtp
+        return min(self.limiter_ceiling_dbtp, self.true_peak_ceiling_dbtp)
 
     @property
     def compressor_reduction_db(self) -> float:

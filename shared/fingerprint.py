@@ -17,7 +17,7 @@ from shared.loudness import ABSOLUTE_GATE_LUFS
 #: with an older version count as missing.
 #: 2: decoded by FFmpeg (exact gapless frame counts; codec named as FFmpeg names it) and the
 #: bit rate in the track info.
-ALGORITHM_VERSION = 3
+ALGORITHM_VERSION = 4
 
 #: Lower edges of the seven spectral bands, Hz (sub-bass … air); the air band ends at
 #: min(BAND_TOP_HZ, Nyquist).
@@ -93,6 +93,8 @@ class TrackInfo:
     #: Integrated loudness after x dB of true-peak limiting, x = 0, 0.5, … 12 dB
     #: (``shared.peak_reduction``; element 0 is the unlimited loudness).
     limited_loudness_lufs: tuple[float, ...]
+    #: Loudness range after the same limiting, LU (element 0 is the track's own range).
+    limited_loudness_range_lu: tuple[float, ...]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -170,6 +170,21 @@ def gated_loudness(block_powers: FloatArray) -> float:
     return max(ABSOLUTE_GATE_LUFS, lufs)
 
 
+def loudness_range(window_powers: FloatArray) -> float:
+    """Loudness range of short-term (3 s) window powers (EBU Tech 3342): gated at −70 LUFS and
+    −20 LU, 95th minus 10th percentile. 0.0 when fewer than two windows survive the gates."""
+    gated = window_powers[window_powers > _lufs_to_power(ABSOLUTE_GATE_LUFS)]
+    if gated.size == 0:
+        return 0.0
+    relative = float(gated.mean()) * 10.0 ** (LRA_RELATIVE_GATE_LU / 10.0)
+    gated = gated[gated > relative]
+    if gated.size < 2:
+        return 0.0
+    lufs = _power_to_lufs(gated)
+    low, high = np.percentile(lufs, [LRA_LOW_PERCENTILE, LRA_HIGH_PERCENTILE])
+    return float(high - low)
+
+
 # --- Loudness meter ------------------------------------------------------------------------------
 
 
@@ -329,17 +344,7 @@ class LoudnessMeter:
     def loudness_range_lu(self) -> float:
         """Loudness range (EBU Tech 3342): 3 s windows at 10 Hz, gated at −70 LUFS and −20 LU,
         95th minus 10th percentile. 0.0 when fewer than two windows survive the gates."""
-        powers = self._window_powers(self._settled(), SHORT_TERM_SUB_BLOCKS, 1)
-        gated = powers[powers > _lufs_to_power(ABSOLUTE_GATE_LUFS)]
-        if gated.size == 0:
-            return 0.0
-        relative = float(gated.mean()) * 10.0 ** (LRA_RELATIVE_GATE_LU / 10.0)
-        gated = gated[gated > relative]
-        if gated.size < 2:
-            return 0.0
-        lufs = _power_to_lufs(gated)
-        low, high = np.percentile(lufs, [LRA_LOW_PERCENTILE, LRA_HIGH_PERCENTILE])
-        return float(high - low)
+        return loudness_range(self._window_powers(self._settled(), SHORT_TERM_SUB_BLOCKS, 1))
 
     def true_peak_dbtp(self) -> float:
         """Highest 4× oversampled peak so far in dBTP (−200 for digital silence).

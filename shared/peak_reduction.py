@@ -15,20 +15,28 @@ threshold, for x on a fixed grid:
 
 The curve is the integrated loudness after x dB of limiting, at the track's own level (the
 limiter alone, no make-up): ``curve[i]`` for x = i · ``CURVE_STEP_DB``. ``curve[0]`` is the
-unlimited loudness. A plan that applies a gain G and a ceiling then reaches
-``curve(x) + G`` with x = true peak + G − ceiling.
+unlimited loudness. A second curve does the same for the loudness range (3 s windows), so a plan
+can see how much of a track's macro-dynamics a given limiting would flatten. A plan that applies
+a gain G and a ceiling then reaches ``curve(x) + G`` with x = true peak + G − ceiling.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
 from shared.blocks import FRAMES_PER_S
-from shared.loudness import GATING_BLOCK_SUB_BLOCKS, LoudnessMeter, gated_loudness
+from shared.loudness import (
+    GATING_BLOCK_SUB_BLOCKS,
+    SHORT_TERM_SUB_BLOCKS,
+    LoudnessMeter,
+    gated_loudness,
+    loudness_range,
+)
 
 FloatArray = NDArray[np.float64]
 
@@ -48,6 +56,8 @@ RELEASE_RECOVERED_FRACTION = 0.9
 #: Cells per gating block (400 ms) and per gating step (100 ms).
 _BLOCK_CELLS = ENVELOPE_PER_S * GATING_BLOCK_SUB_BLOCKS // FRAMES_PER_S
 _STEP_CELLS = ENVELOPE_PER_S // FRAMES_PER_S
+#: Cells per short-term window (3 s), for the loudness range.
+_SHORT_TERM_CELLS = ENVELOPE_PER_S * SHORT_TERM_SUB_BLOCKS // FRAMES_PER_S
 #: u = −ln(1 − g) at which the gain counts as 1 (keeps the logarithm finite).
 _U_MAX = 40.0
 #: The limiter's release follows the tempo (SPEC section 5): this many beats (a sixteenth note,
@@ -77,19 +87,22 @@ def reductions_db() -> FloatArray:
     return np.arange(CURVE_POINTS, dtype=np.float64) * CURVE_STEP_DB
 
 
-def _gating_powers(energy: FloatArray, samples: FloatArray) -> FloatArray:
-    """``(rows, blocks)`` mean-square powers of the 400 ms blocks at 100 ms steps, one row per
-    scaled envelope (rows of ``energy``)."""
+def _window_powers(
+    energy: FloatArray, samples: FloatArray, window_cells: int, step_cells: int
+) -> FloatArray:
+    """``(rows, windows)`` mean-square powers of windows of ``window_cells`` cells every
+    ``step_cells``, one row per scaled envelope (rows of ``energy``); one window of everything
+    when there is less than one window of audio."""
     cells = energy.shape[1]
-    if cells < _BLOCK_CELLS:
+    if cells < window_cells:
         whole = energy.sum(axis=1, keepdims=True) / max(float(samples.sum()), 1.0)
         return np.asarray(whole, dtype=np.float64)
     zero = np.zeros((energy.shape[0], 1))
     cumulative = np.concatenate([zero, np.cumsum(energy, axis=1)], axis=1)
     counted = np.concatenate([[0.0], np.cumsum(samples)])
-    starts = np.arange(0, cells - _BLOCK_CELLS + 1, _STEP_CELLS)
-    sums = cumulative[:, starts + _BLOCK_CELLS] - cumulative[:, starts]
-    lengths = counted[starts + _BLOCK_CELLS] - counted[starts]
+    starts = np.arange(0, cells - window_cells + 1, step_cells)
+    sums = cumulative[:, starts + window_cells] - cumulative[:, starts]
+    lengths = counted[starts + window_cells] - counted[starts]
     return np.asarray(sums / lengths, dtype=np.float64)
 
 
@@ -113,26 +126,46 @@ def limiter_gains(peaks: FloatArray, reductions: FloatArray, release_ms: float) 
     return np.asarray(-np.expm1(-np.minimum(released, _U_MAX)), dtype=np.float64)
 
 
-def loudness_after_limiting(meter: LoudnessMeter, release_ms: float) -> tuple[float, ...]:
-    """The curve (see the module docstring) from a meter made by ``envelope_meter`` that has
+@dataclass(frozen=True, slots=True)
+class LimitingCurves:
+    """What x dB of limiting (x = 0, CURVE_STEP_DB, … CURVE_MAX_DB) leaves of a track."""
+
+    #: Integrated loudness, LUFS (element 0: the track's own).
+    loudness_lufs: tuple[float, ...]
+    #: Loudness range (EBU Tech 3342), LU (element 0: the track's own): how much of its
+    #: macro-dynamics the limiting would flatten.
+    loudness_range_lu: tuple[float, ...]
+
+
+def limiting_curves(meter: LoudnessMeter, release_ms: float) -> LimitingCurves:
+    """The curves (see the module docstring) from a meter made by ``envelope_meter`` that has
     seen the whole track."""
     energy, samples, peaks = meter.envelope()
-    return curve_from_envelope(energy, samples, peaks, meter.integrated_lufs(), release_ms)
+    return curves_from_envelope(energy, samples, peaks, meter.integrated_lufs(),
+                                meter.loudness_range_lu(), release_ms)
 
 
-def curve_from_envelope(
+def curves_from_envelope(
     energy: FloatArray, samples: FloatArray, peaks: FloatArray, loudness_lufs: float,
-    release_ms: float,
-) -> tuple[float, ...]:
-    """The curve from envelope cells (``LoudnessMeter.envelope``, or several excerpts' envelopes
-    one after the other), anchored on ``loudness_lufs``: ``curve[0]`` is exactly it, and each
-    later point adds the change the replay measures."""
+    loudness_range_lu: float | None, release_ms: float,
+) -> LimitingCurves:
+    """The curves from envelope cells (``LoudnessMeter.envelope``, or several excerpts'
+    envelopes one after the other), anchored on the track's own ``loudness_lufs`` and
+    ``loudness_range_lu``: element 0 is exactly those, and each later point adds the change
+    the replay measures. ``loudness_range_lu`` None: the replay's own unlimited range (excerpts
+    have no range of their own)."""
     reductions = reductions_db()
     if peaks.size == 0 or not float(peaks.max()) > 0.0:
-        return tuple(float(loudness_lufs) for _ in reductions)
-    gains = limiter_gains(peaks, reductions, release_ms)
-    powers = _gating_powers(energy[None, :] * gains**2, samples)
-    replayed = np.array([gated_loudness(row) for row in powers])
-    curve = loudness_lufs + (replayed - replayed[0])
+        flat_range = 0.0 if loudness_range_lu is None else float(loudness_range_lu)
+        return LimitingCurves(tuple(float(loudness_lufs) for _ in reductions),
+                              tuple(flat_range for _ in reductions))
+    limited = energy[None, :] * limiter_gains(peaks, reductions, release_ms) ** 2
+    gating = _window_powers(limited, samples, _BLOCK_CELLS, _STEP_CELLS)
+    replayed = np.array([gated_loudness(row) for row in gating])
+    short_term = _window_powers(limited, samples, _SHORT_TERM_CELLS, _STEP_CELLS)
+    ranges = np.array([loudness_range(row) for row in short_term])
     # Limiting never adds loudness: keep the curve non-increasing against rounding.
-    return tuple(float(v) for v in np.minimum.accumulate(curve))
+    loudness = np.minimum.accumulate(loudness_lufs + (replayed - replayed[0]))
+    anchor = ranges[0] if loudness_range_lu is None else loudness_range_lu
+    return LimitingCurves(tuple(float(v) for v in loudness),
+                          tuple(float(v) for v in anchor + (ranges - ranges[0])))

@@ -95,7 +95,7 @@ def build_chain(plan: MasteringPlan, sample_rate: int, channels: int) -> Chain:
     tonal_eq = TonalEQ(sample_rate, channels, plan.low_shelf_gain_db, plan.high_shelf_gain_db)
     dynamics = _dynamics(plan, sample_rate, channels)
     width = MidSideWidth(channels, plan.side_gain_db)
-    highpass = HighPass(sample_rate, channels)
+    highpass = HighPass(sample_rate, channels, plan.highpass_cutoff_hz)
     # The two linear filters run as one cascade of sections: bit-identical to running them one
     # after the other, at the price of one filter pass (sosfilt's cost per sample barely depends
     # on the number of sections).
@@ -108,7 +108,7 @@ def build_chain(plan: MasteringPlan, sample_rate: int, channels: int) -> Chain:
         ("dynamics", dynamics),
         ("width", None if width.is_neutral else width),
         ("gain", StaticGain(plan.gain_db)),
-        ("limiter", TruePeakLimiter(sample_rate, channels, plan.true_peak_ceiling_dbtp,
+        ("limiter", TruePeakLimiter(sample_rate, channels, plan.limiter_target_dbtp,
                                     plan.limiter_release_ms)),
     ]
     settle_s = SETTLE_S

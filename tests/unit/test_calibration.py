@@ -110,10 +110,6 @@ def _treble(fingerprint: Fingerprint) -> float:
     return -math.inf if ratio is None else ratio
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "not the EQ: the 20 Hz high-pass removes DC and sub-bass that the input's RMS counted "
-    "(Prototype: +1.8 dB of crest from the high-pass alone, Hv2 and Constructive +1.1 and "
-    "+1.2 dB), and at -23 LUFS no limiting trims it back"))
 @pytest.mark.parametrize("target", CREST_TARGETS_LUFS, ids=lambda t: f"{t:g}LUFS")
 def test_dynamic_loud_keeps_its_crest_after_rendering(target: float, tmp_path: Path) -> None:
     changes = []

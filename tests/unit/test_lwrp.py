@@ -320,6 +320,7 @@ def test_fallback_plan_is_tonally_and_spatially_neutral() -> None:
         crest_db = 15.0
         true_peak_dbtp = -3.0
         limited_loudness_lufs = ()
+        limited_loudness_range_lu = ()
 
     plan = fallback_plan(Analysis(), target_lufs=-14.0, true_peak_ceiling_dbtp=-1.0,
                          intensity=1.0, reason="DEADLINE_EXCEEDED")

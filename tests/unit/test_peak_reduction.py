@@ -16,7 +16,7 @@ from shared.peak_reduction import (
     DEFAULT_RELEASE_MS,
     envelope_meter,
     limiter_release_ms,
-    loudness_after_limiting,
+    limiting_curves,
 )
 from tests.peak_reduction_check import prediction_errors
 from tests.signals import music_like, write_wav
@@ -43,7 +43,7 @@ def _metered(
 def test_the_curve_predicts_a_render_of_the_limiter_within_0_2_lu(release_ms: float) -> None:
     signal = music_like(12.0, RATE, crest_shape=1.5, level_dbfs=-3.0)
     meter, blocks = _metered(signal)
-    curve = loudness_after_limiting(meter, release_ms)
+    curve = limiting_curves(meter, release_ms).loudness_lufs
     errors = prediction_errors(blocks, RATE, meter.true_peak_dbtp(), curve, release_ms,
                                (1.0, 2.0, 4.0, 6.0))
     assert max(abs(e) for e in errors.values()) <= TOLERANCE_LU, errors
@@ -51,7 +51,7 @@ def test_the_curve_predicts_a_render_of_the_limiter_within_0_2_lu(release_ms: fl
 
 def test_the_curve_starts_at_the_loudness_and_never_rises() -> None:
     meter, _ = _metered(music_like(8.0, RATE))
-    curve = np.array(loudness_after_limiting(meter, DEFAULT_RELEASE_MS))
+    curve = np.array(limiting_curves(meter, DEFAULT_RELEASE_MS).loudness_lufs)
     assert curve.size == CURVE_POINTS
     assert curve[0] == meter.integrated_lufs()
     assert np.all(np.diff(curve) <= 0.0)
@@ -62,15 +62,17 @@ def test_the_curve_starts_at_the_loudness_and_never_rises() -> None:
 
 def test_the_curve_does_not_depend_on_the_block_size() -> None:
     signal = music_like(6.0, RATE)
-    reference = loudness_after_limiting(_metered(signal)[0], DEFAULT_RELEASE_MS)
+    reference = limiting_curves(_metered(signal)[0], DEFAULT_RELEASE_MS)
     for block_frames in (1_000, 7_919):
-        curve = loudness_after_limiting(_metered(signal, block_frames)[0], DEFAULT_RELEASE_MS)
-        np.testing.assert_allclose(curve, reference, rtol=0, atol=1e-9)
+        curves = limiting_curves(_metered(signal, block_frames)[0], DEFAULT_RELEASE_MS)
+        np.testing.assert_allclose(curves.loudness_lufs, reference.loudness_lufs, atol=1e-9)
+        np.testing.assert_allclose(curves.loudness_range_lu, reference.loudness_range_lu,
+                                   atol=1e-9)
 
 
 def test_silence_gives_a_flat_finite_curve() -> None:
     meter, _ = _metered(np.zeros((RATE * 2, 2)))
-    curve = loudness_after_limiting(meter, DEFAULT_RELEASE_MS)
+    curve = limiting_curves(meter, DEFAULT_RELEASE_MS).loudness_lufs
     assert all(np.isfinite(curve)) and len(set(curve)) == 1
 
 
@@ -81,11 +83,23 @@ def test_the_fallback_analysis_gives_the_same_curve_through_the_same_code(tmp_pa
         analysis = analyze_reader(reader)
         decoded = np.concatenate(list(reader.blocks()))
     meter, _ = _metered(decoded)
-    assert analysis.limited_loudness_lufs == pytest.approx(
-        loudness_after_limiting(meter, limiter_release_ms(None)), abs=1e-9)
+    curves = limiting_curves(meter, limiter_release_ms(None))
+    assert analysis.limited_loudness_lufs == pytest.approx(curves.loudness_lufs, abs=1e-9)
+    assert analysis.limited_loudness_range_lu == pytest.approx(curves.loudness_range_lu, abs=1e-9)
 
 
 def test_the_release_follows_the_tempo_within_50_to_300_ms() -> None:
     assert limiter_release_ms(120.0) == pytest.approx(125.0)
     assert limiter_release_ms(30.0) == 300.0 and limiter_release_ms(400.0) == 50.0
     assert limiter_release_ms(0.0) == DEFAULT_RELEASE_MS == limiter_release_ms(None)
+
+
+def test_the_range_curve_starts_at_the_tracks_range_and_limiting_flattens_it() -> None:
+    # Loud bursts over a quiet bed: limiting the bursts narrows the loudness range.
+    quiet = music_like(12.0, RATE, crest_shape=1.0, level_dbfs=-20.0)
+    loud = music_like(12.0, RATE, crest_shape=1.0, level_dbfs=-1.0)
+    signal = np.concatenate([quiet, loud, quiet, loud])
+    meter, _ = _metered(signal)
+    curves = limiting_curves(meter, DEFAULT_RELEASE_MS)
+    assert curves.loudness_range_lu[0] == meter.loudness_range_lu()
+    assert curves.loudness_range_lu[-1] < curves.loudness_range_lu[0] - 3.0

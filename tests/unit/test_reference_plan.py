@@ -114,6 +114,7 @@ def test_fallback_plan_takes_the_reference_loudness_but_stays_neutral() -> None:
         crest_db = 15.0
         true_peak_dbtp = -3.0
         limited_loudness_lufs = ()  # no measured limiting curve: the plan's own estimate
+        limited_loudness_range_lu = ()
 
     plan = fallback_plan(Analysis(), reason="UNAVAILABLE", reference=bright_wide_reference())
     assert plan.target_lufs == pytest.approx(-10.0)

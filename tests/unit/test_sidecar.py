@@ -45,6 +45,7 @@ INFO = TrackInfo(
     codec="vorbis",
     bit_rate_bps=112_000,
     limited_loudness_lufs=tuple(-12.0 - 0.1 * i for i in range(25)),
+    limited_loudness_range_lu=tuple(6.5 - 0.05 * i for i in range(25)),
 )
 
 

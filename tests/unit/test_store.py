@@ -67,6 +67,7 @@ def make_info(content_sha256: str = SHA_A, **changes: Any) -> TrackInfo:
         "codec": "vorbis",
         "bit_rate_bps": 112_000,
         "limited_loudness_lufs": tuple(-9.5 - 0.1 * i - 1.0 / 3.0 for i in range(25)),
+        "limited_loudness_range_lu": tuple(7.25 - 0.05 * i for i in range(25)),
     }
     fields.update(changes)
     return TrackInfo(**fields)

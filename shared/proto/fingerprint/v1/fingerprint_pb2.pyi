@@ -108,7 +108,7 @@ class Fingerprint(_message.Message):
     def __init__(self, sub_bass_share: _Optional[float] = ..., bass_share: _Optional[float] = ..., low_mid_share: _Optional[float] = ..., mid_share: _Optional[float] = ..., upper_mid_share: _Optional[float] = ..., presence_share: _Optional[float] = ..., air_share: _Optional[float] = ..., lufs: _Optional[float] = ..., crest_db: _Optional[float] = ..., bass_mid_ratio_db: _Optional[float] = ..., tempo_bpm: _Optional[float] = ..., rhythm_stability: _Optional[float] = ..., transient_density: _Optional[float] = ..., silence_ratio: _Optional[float] = ..., spectral_centroid_hz: _Optional[float] = ..., spectral_rolloff_hz: _Optional[float] = ..., spectral_flatness: _Optional[float] = ..., harmonic_ratio: _Optional[float] = ..., pitch_stability: _Optional[float] = ..., chroma_energy: _Optional[float] = ..., dynamic_range_variation: _Optional[float] = ..., loudness_variation_db: _Optional[float] = ..., peak_consistency: _Optional[float] = ..., stereo_width: _Optional[float] = ..., phase_correlation: _Optional[float] = ...) -> None: ...
 
 class TrackInfo(_message.Message):
-    __slots__ = ("duration_s", "sample_rate", "channels", "frames", "content_sha256", "sample_peak_dbfs", "true_peak_dbtp", "loudness_range_lu", "codec", "bit_rate_bps", "limited_loudness_lufs")
+    __slots__ = ("duration_s", "sample_rate", "channels", "frames", "content_sha256", "sample_peak_dbfs", "true_peak_dbtp", "loudness_range_lu", "codec", "bit_rate_bps", "limited_loudness_lufs", "limited_loudness_range_lu")
     DURATION_S_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +120,7 @@ class TrackInfo(_message.Message):
     CODEC_FIELD_NUMBER: _ClassVar[int]
     BIT_RATE_BPS_FIELD_NUMBER: _ClassVar[int]
     LIMITED_LOUDNESS_LUFS_FIELD_NUMBER: _ClassVar[int]
+    LIMITED_LOUDNESS_RANGE_LU_FIELD_NUMBER: _ClassVar[int]
     duration_s: float
     sample_rate: int
     channels: int
@@ -131,7 +132,8 @@ class TrackInfo(_message.Message):
     codec: str
     bit_rate_bps: int
     limited_loudness_lufs: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, duration_s: _Optional[float] = ..., sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., frames: _Optional[int] = ..., content_sha256: _Optional[str] = ..., sample_peak_dbfs: _Optional[float] = ..., true_peak_dbtp: _Optional[float] = ..., loudness_range_lu: _Optional[float] = ..., codec: _Optional[str] = ..., bit_rate_bps: _Optional[int] = ..., limited_loudness_lufs: _Optional[_Iterable[float]] = ...) -> None: ...
+    limited_loudness_range_lu: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, duration_s: _Optional[float] = ..., sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., frames: _Optional[int] = ..., content_sha256: _Optional[str] = ..., sample_peak_dbfs: _Optional[float] = ..., true_peak_dbtp: _Optional[float] = ..., loudness_range_lu: _Optional[float] = ..., codec: _Optional[str] = ..., bit_rate_bps: _Optional[int] = ..., limited_loudness_lufs: _Optional[_Iterable[float]] = ..., limited_loudness_range_lu: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class GetFingerprintResponse(_message.Message):
     __slots__ = ("fingerprint", "track_info", "algorithm_version", "source", "compute_ms")

@@ -120,7 +120,7 @@ class MasterTrackRequest(_message.Message):
     def __init__(self, track: _Optional[_Union[TrackRef, _Mapping]] = ..., target_lufs: _Optional[float] = ..., true_peak_ceiling_dbtp: _Optional[float] = ..., intensity: _Optional[float] = ..., encoding: _Optional[_Union[Encoding, str]] = ..., container: _Optional[_Union[Container, str]] = ..., start_s: _Optional[float] = ..., chunk_frames: _Optional[int] = ..., fingerprint_timeout_ms: _Optional[int] = ..., bit_rate_kbps: _Optional[int] = ..., mp3_vbr: _Optional[bool] = ..., reference: _Optional[_Union[TrackRef, _Mapping]] = ..., tonal_amount: _Optional[float] = ..., width_amount: _Optional[float] = ..., dynamics_amount: _Optional[float] = ..., loudness_mode: _Optional[_Union[LoudnessMode, str]] = ...) -> None: ...
 
 class MasteringPlan(_message.Message):
-    __slots__ = ("category", "fingerprint_source", "fallback_reason", "input_lufs", "input_crest_db", "input_true_peak_dbtp", "effective_target_lufs", "gain_db", "expansion_amount", "compression_amount", "low_shelf_gain_db", "high_shelf_gain_db", "side_gain_db", "true_peak_ceiling_dbtp", "limiter_release_ms", "target_lufs", "intensity", "reasons", "tonal_amount", "width_amount", "dynamics_amount", "reference_lufs", "album_lufs")
+    __slots__ = ("category", "fingerprint_source", "fallback_reason", "input_lufs", "input_crest_db", "input_true_peak_dbtp", "effective_target_lufs", "gain_db", "expansion_amount", "compression_amount", "low_shelf_gain_db", "high_shelf_gain_db", "side_gain_db", "true_peak_ceiling_dbtp", "limiter_release_ms", "target_lufs", "intensity", "reasons", "tonal_amount", "width_amount", "dynamics_amount", "reference_lufs", "album_lufs", "limiter_ceiling_dbtp", "highpass_cutoff_hz")
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_SOURCE_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_REASON_FIELD_NUMBER: _ClassVar[int]
@@ -144,6 +144,8 @@ class MasteringPlan(_message.Message):
     DYNAMICS_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_LUFS_FIELD_NUMBER: _ClassVar[int]
     ALBUM_LUFS_FIELD_NUMBER: _ClassVar[int]
+    LIMITER_CEILING_DBTP_FIELD_NUMBER: _ClassVar[int]
+    HIGHPASS_CUTOFF_HZ_FIELD_NUMBER: _ClassVar[int]
     category: Category
     fingerprint_source: FingerprintSource
     fallback_reason: FallbackReason
@@ -167,7 +169,9 @@ class MasteringPlan(_message.Message):
     dynamics_amount: float
     reference_lufs: float
     album_lufs: float
-    def __init__(self, category: _Optional[_Union[Category, str]] = ..., fingerprint_source: _Optional[_Union[FingerprintSource, str]] = ..., fallback_reason: _Optional[_Union[FallbackReason, str]] = ..., input_lufs: _Optional[float] = ..., input_crest_db: _Optional[float] = ..., input_true_peak_dbtp: _Optional[float] = ..., effective_target_lufs: _Optional[float] = ..., gain_db: _Optional[float] = ..., expansion_amount: _Optional[float] = ..., compression_amount: _Optional[float] = ..., low_shelf_gain_db: _Optional[float] = ..., high_shelf_gain_db: _Optional[float] = ..., side_gain_db: _Optional[float] = ..., true_peak_ceiling_dbtp: _Optional[float] = ..., limiter_release_ms: _Optional[float] = ..., target_lufs: _Optional[float] = ..., intensity: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ..., tonal_amount: _Optional[float] = ..., width_amount: _Optional[float] = ..., dynamics_amount: _Optional[float] = ..., reference_lufs: _Optional[float] = ..., album_lufs: _Optional[float] = ...) -> None: ...
+    limiter_ceiling_dbtp: float
+    highpass_cutoff_hz: float
+    def __init__(self, category: _Optional[_Union[Category, str]] = ..., fingerprint_source: _Optional[_Union[FingerprintSource, str]] = ..., fallback_reason: _Optional[_Union[FallbackReason, str]] = ..., input_lufs: _Optional[float] = ..., input_crest_db: _Optional[float] = ..., input_true_peak_dbtp: _Optional[float] = ..., effective_target_lufs: _Optional[float] = ..., gain_db: _Optional[float] = ..., expansion_amount: _Optional[float] = ..., compression_amount: _Optional[float] = ..., low_shelf_gain_db: _Optional[float] = ..., high_shelf_gain_db: _Optional[float] = ..., side_gain_db: _Optional[float] = ..., true_peak_ceiling_dbtp: _Optional[float] = ..., limiter_release_ms: _Optional[float] = ..., target_lufs: _Optional[float] = ..., intensity: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ..., tonal_amount: _Optional[float] = ..., width_amount: _Optional[float] = ..., dynamics_amount: _Optional[float] = ..., reference_lufs: _Optional[float] = ..., album_lufs: _Optional[float] = ..., limiter_ceiling_dbtp: _Optional[float] = ..., highpass_cutoff_hz: _Optional[float] = ...) -> None: ...
 
 class StreamHeader(_message.Message):
     __slots__ = ("sample_rate", "channels", "encoding", "container", "total_frames", "duration_s", "plan", "content_sha256", "codec", "bit_rate_kbps", "output_sample_rate", "encoder_delay_frames")
