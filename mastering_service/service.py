@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import structlog
 
-from mastering_service.analysis import analyze
 from mastering_service.chain.codecs import output_headroom_db
 from mastering_service.engine import (
     MAX_CHANNELS,
@@ -28,17 +27,24 @@ from mastering_service.engine import (
     RenderStream,
     open_render,
 )
-from mastering_service.fallback_budget import FallbackCost
+from mastering_service.fallback_pool import FallbackPool
 from mastering_service.fp_client import (
+    FetchedAlbum,
     FetchedFingerprint,
     FingerprintClient,
     fetch_timeout_s,
 )
-from mastering_service.lwrp import fallback_plan, fingerprint_plan
-from mastering_service.plan import MasteringPlan
+from mastering_service.lwrp import (
+    album_fallback,
+    album_track_target_lufs,
+    fallback_plan,
+    fingerprint_plan,
+    with_album,
+)
+from mastering_service.plan import LoudnessMode, MasteringPlan
 from mastering_service.request import MasterRequest, check_seek, validate
 from shared.audio import AudioReader, open_audio
-from shared.config import Config
+from shared.config import Config, usable_cpus
 from shared.errors import LimitExceeded
 from shared.grpc_runtime import annotate
 from shared.tracks import LocalTrack, resolve_track
@@ -101,8 +107,9 @@ class MasteringService:
     def __init__(self, config: Config, client: FingerprintClient) -> None:
         self._config = config
         self._client = client
-        #: What a fallback analysis costs, learned; the fingerprint wait leaves room for it.
-        self._fallback_cost = FallbackCost()
+        #: The fallback analyses, a bounded number at a time; the fingerprint wait leaves
+        #: room for what this stream's would cost.
+        self._fallbacks = FallbackPool(usable_cpus())
         # One rendering thread per stream slot, plus head-room for fallback analyses.
         self._executor = ThreadPoolExecutor(max_workers=config.mastering_max_streams + 2,
                                             thread_name_prefix="render")
@@ -142,7 +149,7 @@ class MasteringService:
                 request.true_peak_ceiling_dbtp
                 - output_headroom_db(request.container, request.bit_rate_kbps)))
             plan, content_sha256 = await self._plan(track, planning, caller_remaining_s,
-                                                    request_id, reader.info.duration_s)
+                                                    request_id, reader)
             plan = dataclasses.replace(plan,
                                        true_peak_ceiling_dbtp=request.true_peak_ceiling_dbtp)
             annotate(category=plan.category.value, source=plan.fingerprint_source,
@@ -212,32 +219,51 @@ class MasteringService:
 
     async def _plan(
         self, track: LocalTrack, request: MasterRequest, caller_remaining_s: float | None,
-        request_id: str, duration_s: float,
+        request_id: str, reader: AudioReader,
     ) -> tuple[MasteringPlan, str]:
         requested_ms = (request.fingerprint_timeout_ms
                         if request.fingerprint_timeout_ms is not None
                         else self._config.fingerprint_timeout_ms)
+        duration_s = reader.info.duration_s
         timeout_s = fetch_timeout_s(requested_ms, caller_remaining_s,
-                                    self._fallback_cost.estimate_s(duration_s))
+                                    self._fallbacks.estimate_s(duration_s))
+        album_task = None
+        if request.loudness_mode is LoudnessMode.ALBUM:
+            # Asked beside the fingerprint, under the same timeout.
+            album_task = asyncio.create_task(self._client.fetch_album(
+                track, timeout_s=timeout_s, request_id=request_id))
         fetched = await self._client.fetch(track, timeout_s=timeout_s, duration_s=duration_s,
                                            request_id=request_id)
+        album = None if album_task is None else await album_task
+
+        def aimed(track_lufs: float) -> float | None:
+            if not isinstance(album, FetchedAlbum):
+                return request.target_lufs
+            return album_track_target_lufs(track_lufs, album.integrated_lufs,
+                                           request.target_lufs)
+
+        def noted(plan: MasteringPlan) -> MasteringPlan:
+            if album is None:
+                return plan
+            if isinstance(album, FetchedAlbum):
+                return with_album(plan, album.integrated_lufs, request.target_lufs)
+            return album_fallback(plan, album.detail)
+
         if isinstance(fetched, FetchedFingerprint):
             plan = fingerprint_plan(
-                fetched.fingerprint, fetched.info, target_lufs=request.target_lufs,
+                fetched.fingerprint, fetched.info, target_lufs=aimed(fetched.fingerprint.lufs),
                 true_peak_ceiling_dbtp=request.true_peak_ceiling_dbtp,
                 intensity=request.intensity, fingerprint_source=fetched.source,
             )
-            return plan, fetched.info.content_sha256
+            return noted(plan), fetched.info.content_sha256
         log.info("mastering_fallback", reason=fetched.reason.value, detail=fetched.detail,
                  track=track.describe())
-        analysis_started = time.perf_counter()
         analysis, content_sha256 = await asyncio.gather(
-            asyncio.to_thread(analyze, track.source), asyncio.to_thread(track.content_sha256))
-        self._fallback_cost.observe(duration_s, time.perf_counter() - analysis_started)
-        plan = fallback_plan(
-            analysis, target_lufs=request.target_lufs,
+            self._fallbacks.analyze(reader), asyncio.to_thread(track.content_sha256))
+        plan = noted(fallback_plan(
+            analysis, target_lufs=aimed(analysis.lufs),
             true_peak_ceiling_dbtp=request.true_peak_ceiling_dbtp,
             intensity=request.intensity, reason=fetched.reason,
-        )
+        ))
         return dataclasses.replace(plan, reasons=(
             plan.reasons[0], f"fingerprint: {fetched.detail}", *plan.reasons[1:])), content_sha256
