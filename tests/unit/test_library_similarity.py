@@ -137,10 +137,30 @@ def _between(a: Fingerprint, b: Fingerprint, share: float) -> Fingerprint:
     )
 
 
+def _corner(share: float) -> Fingerprint:
+    """A fingerprint at ``share`` of the way through every field's range in ``_fingerprint``."""
+    ranges = dict.fromkeys(FINGERPRINT_FIELDS, (0.05, 0.95))
+    ranges.update(
+        lufs=(-30, -8),
+        tempo_bpm=(70, 180),
+        spectral_centroid_hz=(500, 5000),
+        spectral_rolloff_hz=(2000, 15000),
+        crest_db=(6, 20),
+    )
+    return Fingerprint(**{n: lo + share * (hi - lo) for n, (lo, hi) in ranges.items()})
+
+
 def test_sonic_path_walks_through_the_tracks_between_the_ends_in_order() -> None:
-    tracks = _library()
-    a, b = tracks[1].fingerprint, tracks[42].fingerprint
-    # Four tracks on the way from t001 to t042, named out of order, a little off the points.
+    # Ends at opposite corners of the library's range, so that five equal steps between them are
+    # each longer than DUPLICATE_DISTANCE: closer steps would be folded as duplicates.
+    low, high = _corner(0.0), _corner(1.0)
+    tracks = [
+        *_library(),
+        IndexedTrack("low", f"{998:064x}", "", "", low),
+        IndexedTrack("high", f"{999:064x}", "", "", high),
+    ]
+    a, b = low, high
+    # Four tracks on the way from low to high, named out of order, a little off the points.
     shares = [3 / 5 + 0.02, 1 / 5 - 0.01, 4 / 5, 2 / 5 + 0.01]
     steps = [
         IndexedTrack(
@@ -153,9 +173,10 @@ def test_sonic_path_walks_through_the_tracks_between_the_ends_in_order() -> None
         for i, s in enumerate(shares)
     ]
     index = SimilarityIndex([*tracks, *steps])
-    walk = [n.path for n in index.sonic_path("t001", "t042", 6)]
+    walk = index.sonic_path("low", "high", 6)
     by_share = [f"step{shares.index(s)}" for s in sorted(shares)]
-    assert walk == ["t001", *by_share, "t042"]
+    assert [n.path for n in walk] == ["low", *by_share, "high"]
+    assert min(n.distance for n in walk[1:]) > DUPLICATE_DISTANCE
 
 
 def test_sonic_path_needs_two_ends() -> None:
