@@ -5,11 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv system-deps corpus proto run demo test test-fast bench lint clean
+.PHONY: help venv system-deps corpus proto run demo test test-fast test-images images bench lint clean
 
 help:
 	@echo "make run        start both services (SQLite cache in ./data, media in ./media)"
 	@echo "make test       install everything the tests need, then run every test"
+	@echo "make images     build both service images (docker, or podman on a locally made base)"
+	@echo "make test-images  build both images, run them and talk to them over their ports"
 	@echo "make demo       start both services, master a generated track, measure it"
 	@echo "make bench      benchmarks (SPEC section 9) with the target beside each figure"
 	@echo "make proto      regenerate the committed gRPC stubs under shared/proto"
@@ -51,6 +53,17 @@ test: $(STAMP) system-deps corpus calibration
 # Everything except the real-music corpus and PostgreSQL: a quick loop while developing.
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not corpus" $(PYTEST_ARGS)
+
+# Both service images, from the working tree: docker when a daemon answers, otherwise podman on
+# a base image made here with debootstrap (scripts/build-images; the base and layers are cached).
+images:
+	scripts/build-images
+
+# The image tier (tests/images, marker `images`): builds both images and runs them alone, on
+# PostgreSQL, under podman-compose and under `podman kube play`. Outside `make test` (it needs
+# root and podman); .ci/run runs it right after.
+test-images: $(STAMP) system-deps images
+	scripts/with-postgres $(PY) -m pytest -m images tests/images $(PYTEST_ARGS)
 
 bench: $(STAMP) system-deps corpus
 	$(PY) -m tests.benchmarks
