@@ -16,6 +16,7 @@ from collections.abc import AsyncGenerator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -45,7 +46,7 @@ from mastering_service.plan import LoudnessMode, MasteringPlan
 from mastering_service.request import MasterRequest, check_seek, validate
 from shared.audio import AudioReader, open_audio
 from shared.config import Config, usable_cpus
-from shared.errors import LimitExceeded
+from shared.errors import LimitExceeded, ServiceError
 from shared.grpc_runtime import annotate
 from shared.tracks import LocalTrack, resolve_track
 
@@ -85,6 +86,14 @@ class StreamEnd:
 
 
 StreamEvent = StreamStart | StreamChunk | StreamEnd
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceTrack:
+    """A request's reference track, checked readable, and its duration (for the fetch)."""
+
+    track: LocalTrack
+    duration_s: float
 
 
 def dither_seed(content_sha256: str) -> int:
@@ -142,6 +151,8 @@ class MasteringService:
                 resolve_track, self._config.media_root, path=request.path,
                 content=request.content, max_content_bytes=self._config.max_content_bytes)
             reader = await asyncio.to_thread(_open_checked, track, request.start_s)
+            reference = (await asyncio.to_thread(self._reference, request)
+                         if request.has_reference else None)
             # The plan is made for the limiter's ceiling (the requested one less the output
             # format's head-room, see chain.codecs), so its level solver counts the extra
             # limiting; it reports the requested ceiling, which the decoded stream keeps.
@@ -149,7 +160,7 @@ class MasteringService:
                 request.true_peak_ceiling_dbtp
                 - output_headroom_db(request.container, request.bit_rate_kbps)))
             plan, content_sha256 = await self._plan(track, planning, caller_remaining_s,
-                                                    request_id, reader)
+                                                    request_id, reader, reference)
             plan = dataclasses.replace(plan,
                                        true_peak_ceiling_dbtp=request.true_peak_ceiling_dbtp)
             annotate(category=plan.category.value, source=plan.fingerprint_source,
@@ -217,9 +228,22 @@ class MasteringService:
             self.chunks_rendered += 1
         return chunk
 
+    def _reference(self, request: MasterRequest) -> ReferenceTrack:
+        """The reference track, resolved and opened once like the track, so a missing, outside
+        or undecodable one is refused the same way; the messages name it."""
+        try:
+            track = resolve_track(self._config.media_root, path=request.reference_path,
+                                  content=request.reference_content,
+                                  max_content_bytes=self._config.max_content_bytes)
+            with open_audio(track.source) as reader:
+                duration_s = reader.info.duration_s
+        except ServiceError as error:
+            raise type(error)(f"reference: {error}") from None
+        return ReferenceTrack(track, duration_s)
+
     async def _plan(
         self, track: LocalTrack, request: MasterRequest, caller_remaining_s: float | None,
-        request_id: str, reader: AudioReader,
+        request_id: str, reader: AudioReader, reference: ReferenceTrack | None = None,
     ) -> tuple[MasteringPlan, str]:
         requested_ms = (request.fingerprint_timeout_ms
                         if request.fingerprint_timeout_ms is not None
@@ -232,8 +256,26 @@ class MasteringService:
             # Asked beside the fingerprint, under the same timeout.
             album_task = asyncio.create_task(self._client.fetch_album(
                 track, timeout_s=timeout_s, request_id=request_id))
+        reference_task = None
+        if reference is not None:
+            # The reference's fingerprint comes through the same tiers, beside the track's and
+            # under the same timeout.
+            reference_task = asyncio.create_task(self._client.fetch(
+                reference.track, timeout_s=timeout_s, duration_s=reference.duration_s,
+                request_id=request_id))
         fetched = await self._client.fetch(track, timeout_s=timeout_s, duration_s=duration_s,
                                            request_id=request_id)
+        fetched_reference = None if reference_task is None else await reference_task
+        options: dict[str, Any] = dict(request.aspect_amounts())
+        if isinstance(fetched_reference, FetchedFingerprint):
+            options["reference"] = fetched_reference.fingerprint
+
+        def referenced(plan: MasteringPlan) -> MasteringPlan:
+            if fetched_reference is None or isinstance(fetched_reference, FetchedFingerprint):
+                return plan
+            return dataclasses.replace(plan, reasons=(
+                *plan.reasons, f"reference track not fingerprinted ({fetched_reference.detail}):"
+                               " built-in reference used"))
         album = None if album_task is None else await album_task
 
         def aimed(track_lufs: float) -> float | None:
@@ -253,17 +295,17 @@ class MasteringService:
             plan = fingerprint_plan(
                 fetched.fingerprint, fetched.info, target_lufs=aimed(fetched.fingerprint.lufs),
                 true_peak_ceiling_dbtp=request.true_peak_ceiling_dbtp,
-                intensity=request.intensity, fingerprint_source=fetched.source,
+                intensity=request.intensity, fingerprint_source=fetched.source, **options,
             )
-            return noted(plan), fetched.info.content_sha256
+            return referenced(noted(plan)), fetched.info.content_sha256
         log.info("mastering_fallback", reason=fetched.reason.value, detail=fetched.detail,
                  track=track.describe())
         analysis, content_sha256 = await asyncio.gather(
             self._fallbacks.analyze(reader), asyncio.to_thread(track.content_sha256))
-        plan = noted(fallback_plan(
+        plan = referenced(noted(fallback_plan(
             analysis, target_lufs=aimed(analysis.lufs),
             true_peak_ceiling_dbtp=request.true_peak_ceiling_dbtp,
-            intensity=request.intensity, reason=fetched.reason,
-        ))
+            intensity=request.intensity, reason=fetched.reason, **options,
+        )))
         return dataclasses.replace(plan, reasons=(
             plan.reasons[0], f"fingerprint: {fetched.detail}", *plan.reasons[1:])), content_sha256
