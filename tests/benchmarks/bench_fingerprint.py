@@ -1,6 +1,9 @@
 """Fingerprint benchmarks (SPEC section 9): extraction time against bare decode time, on one
 core, for a generated 4-min 44.1 kHz stereo WAV and for one corpus OGG; peak RSS while
-fingerprinting a generated 60-min track.
+fingerprinting a generated 60-min track. The corpus OGG is also set beside two peers measured in
+the same run: ffmpeg's bare decode of the file (``ffmpeg -i f -f null -``) and a librosa pipeline
+(load at its default rate, beat_track, spectral centroid/rolloff/flatness, chroma_stft; warm,
+imports done), from the bench-only ``bench`` extra.
 
 Every measurement runs in a fresh child process pinned to one CPU with single-threaded BLAS,
 so it sees exactly one core and its ``ru_maxrss`` is its own. Times are the best of a few runs
@@ -9,11 +12,13 @@ so it sees exactly one core and its ``ru_maxrss`` is its own. Times are the best
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,10 @@ RUNS = 3
 FINGERPRINT_TARGET_S = 1.0
 DECODE_RATIO_TARGET = 2.0
 PEAK_RSS_TARGET_MB = 400.0
+#: Cold fingerprint of the corpus OGG against ffmpeg's bare decode of the same file.
+FFMPEG_RATIO_TARGET = 3.0
+#: Cold fingerprint of the corpus OGG against the librosa pipeline on it.
+LIBROSA_RATIO_TARGET = 0.33
 #: The 60-min file is written from one generated minute, repeated (it never sits in memory whole).
 _SEGMENT_S = 60.0
 
@@ -69,6 +78,33 @@ print(json.dumps(result))
 """
 
 
+# Runs in the child: the librosa peer, warm (imports and a first run done), best of `repeats`.
+_LIBROSA_CHILD = """
+import json, sys, time
+import librosa
+
+path, repeats = sys.argv[1], int(sys.argv[2])
+
+
+def pipeline():
+    y, sr = librosa.load(path)
+    librosa.beat.beat_track(y=y, sr=sr)
+    librosa.feature.spectral_centroid(y=y, sr=sr)
+    librosa.feature.spectral_rolloff(y=y, sr=sr)
+    librosa.feature.spectral_flatness(y=y)
+    librosa.feature.chroma_stft(y=y, sr=sr)
+
+
+pipeline()
+best = float("inf")
+for _ in range(repeats):
+    start = time.perf_counter()
+    pipeline()
+    best = min(best, time.perf_counter() - start)
+print(json.dumps({"librosa_s": best}))
+"""
+
+
 def _one_core_env() -> dict[str, str]:
     env = dict(os.environ)
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -96,11 +132,95 @@ def _measure(path: Path, mode: str, repeats: int) -> dict[str, float]:
     return result
 
 
-def _timing_rows(label: str, path: Path, time_target: bool) -> list[dict[str, Any]]:
+def _ffmpeg_decode_s(path: Path, repeats: int) -> float:
+    """Best wall time of ``ffmpeg -i path -f null -`` on the same one core."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"],
+            check=True,
+            preexec_fn=_pin_to_one_cpu,
+        )
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _librosa_s(path: Path, repeats: int) -> float | None:
+    """Best wall time of the librosa pipeline, or None when the ``bench`` extra is missing."""
+    if importlib.util.find_spec("librosa") is None:
+        return None
+    proc = subprocess.run(
+        [sys.executable, "-c", _LIBROSA_CHILD, str(path), str(repeats)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=_one_core_env(),
+        cwd=REPO_ROOT,
+        preexec_fn=_pin_to_one_cpu,
+    )
+    return float(json.loads(proc.stdout.strip().splitlines()[-1])["librosa_s"])
+
+
+def _peer_rows(label: str, path: Path, fingerprint_s: float) -> list[dict[str, Any]]:
+    """The fingerprint beside ffmpeg's bare decode and the librosa pipeline, same run."""
+    ffmpeg_s = _ffmpeg_decode_s(path, RUNS)
+    rows: list[dict[str, Any]] = [
+        {
+            "metric": f"ffmpeg bare decode {label}",
+            "value": ffmpeg_s,
+            "unit": "s",
+            "target": "(peer)",
+            "ok": None,
+        },
+        {
+            "metric": f"fingerprint / ffmpeg decode {label}",
+            "value": fingerprint_s / ffmpeg_s,
+            "unit": "x",
+            "target": f"<= {FFMPEG_RATIO_TARGET:g}x",
+            "ok": fingerprint_s / ffmpeg_s <= FFMPEG_RATIO_TARGET,
+        },
+    ]
+    librosa_s = _librosa_s(path, RUNS)
+    if librosa_s is None:
+        rows.append(
+            {
+                "metric": f"fingerprint / librosa {label}",
+                "value": float("nan"),
+                "unit": "x",
+                "target": "install the 'bench' extra",
+                "ok": None,
+            }
+        )
+        return rows
+    return [
+        *rows,
+        {
+            "metric": f"librosa pipeline {label}",
+            "value": librosa_s,
+            "unit": "s",
+            "target": "(peer)",
+            "ok": None,
+        },
+        {
+            "metric": f"fingerprint / librosa {label}",
+            "value": fingerprint_s / librosa_s,
+            "unit": "x",
+            "target": f"<= {LIBROSA_RATIO_TARGET:g}x",
+            "ok": fingerprint_s / librosa_s <= LIBROSA_RATIO_TARGET,
+        },
+    ]
+
+
+def _timing_rows(
+    label: str, path: Path, time_target: bool, peers: bool = False
+) -> list[dict[str, Any]]:
     """Wall-clock rows carry the targets; CPU-time rows show what a busy machine hides."""
     m = _measure(path, "time", RUNS)
     ratio = m["fingerprint_s"] / m["decode_s"]
+    peer_rows = _peer_rows(label, path, m["fingerprint_s"]) if peers else []
     return [
+        *peer_rows,
         {
             "metric": f"fingerprint {label}",
             "value": m["fingerprint_s"],
@@ -166,7 +286,7 @@ def run() -> list[dict[str, Any]]:
         if ogg is not None:
             duration_s = sf.info(str(ogg)).duration
             rows += _timing_rows(
-                f"corpus OGG {ogg.stem} ({duration_s:.0f} s)", ogg, time_target=False
+                f"corpus OGG {ogg.stem} ({duration_s:.0f} s)", ogg, time_target=False, peers=True
             )
 
         long_track = Path(tmp) / "sixty-minutes.wav"
