@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from mastering_service.blend import clamp, smoothstep
 from shared.fingerprint import Fingerprint
 
 # --- Built-in tonal reference (measured) ---------------------------------------------------------
@@ -111,16 +112,6 @@ BUILT_IN_REFERENCE = Reference(
 )
 
 
-def _clamp(value: float, low: float, high: float) -> float:
-    return min(high, max(low, value))
-
-
-def _smoothstep(edge0: float, edge1: float, x: float) -> float:
-    """0 below edge0, 1 above edge1, a C¹ S-curve in between."""
-    t = _clamp((x - edge0) / (edge1 - edge0), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
-
-
 def _beyond_dead_zone(deviation: float, dead_zone: float) -> float:
     """Signed distance outside ``±dead_zone`` (0 inside): continuous at the edges."""
     return math.copysign(max(0.0, abs(deviation) - dead_zone), deviation)
@@ -153,7 +144,7 @@ def track_reference(fp: Fingerprint) -> Reference:
 
 
 def _shelf_db(deviation_db: float, dead_zone_db: float, ratio: float) -> float:
-    return _clamp(-ratio * _beyond_dead_zone(deviation_db, dead_zone_db),
+    return clamp(-ratio * _beyond_dead_zone(deviation_db, dead_zone_db),
                   -TONAL_MAX_DB, TONAL_MAX_DB)
 
 
@@ -171,7 +162,7 @@ def tonal_shelves_db(fp: Fingerprint, reference: Reference) -> tuple[float, floa
 
 def _side_mid_ratio(width: float) -> float:
     """rms(S) / rms(M) from stereo_width = rms(S) / (rms(M) + rms(S))."""
-    w = _clamp(width, 0.0, MAX_WIDTH)
+    w = clamp(width, 0.0, MAX_WIDTH)
     return max(w / (1.0 - w), MIN_SIDE_MID_RATIO)
 
 
@@ -191,15 +182,15 @@ def side_gain_db(fp: Fingerprint, reference: Reference) -> float:
     else:
         low_ratio = high_ratio = _side_mid_ratio(reference.width)
         correction = reference.correction_ratio
-    widen_allowed = _smoothstep(
+    widen_allowed = smoothstep(
         NEAR_MONO_WIDTH, NEAR_MONO_WIDTH + NEAR_MONO_FADE, fp.stereo_width
-    ) * _smoothstep(
+    ) * smoothstep(
         WIDEN_MIN_CORRELATION, WIDEN_MIN_CORRELATION + WIDEN_CORRELATION_FADE, fp.phase_correlation
     )
     widen = widen_allowed * correction * max(0.0, _amplitude_db(low_ratio / ratio))
     narrow_wide = correction * max(0.0, _amplitude_db(ratio / high_ratio))
-    narrow_anti_phase = WIDTH_MAX_DB * _smoothstep(
+    narrow_anti_phase = WIDTH_MAX_DB * smoothstep(
         0.0, -ANTI_PHASE_FULL_CORRELATION, -fp.phase_correlation
     )
     narrow = max(narrow_wide, narrow_anti_phase)
-    return _clamp(min(widen, WIDTH_MAX_DB) - narrow, -WIDTH_MAX_DB, WIDTH_MAX_DB)
+    return clamp(min(widen, WIDTH_MAX_DB) - narrow, -WIDTH_MAX_DB, WIDTH_MAX_DB)

@@ -28,6 +28,7 @@ from mastering_service.balance import (
     track_reference,
     treble_mid_ratio_db,
 )
+from mastering_service.blend import clamp, smoothstep
 from mastering_service.chain.highpass import CUTOFF_HZ as HIGHPASS_CUTOFF_HZ
 from mastering_service.chain.limiter import SAFETY_MARGIN_DB as LIMITER_SAFETY_MARGIN_DB
 from mastering_service.chain.width import MidSideWidth
@@ -152,16 +153,6 @@ def _lra_limited_reduction_db(limited_range_lu: Sequence[float]) -> float | None
     return float(grid[i - 1] + fraction * (grid[i] - grid[i - 1]))
 
 
-def _clamp(value: float, low: float, high: float) -> float:
-    return min(high, max(low, value))
-
-
-def _smoothstep(edge0: float, edge1: float, x: float) -> float:
-    """0 below edge0, 1 above edge1, a C¹ S-curve in between."""
-    t = _clamp((x - edge0) / (edge1 - edge0), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
-
-
 def _finite(value: float, fallback: float) -> float:
     number = float(value)
     return number if math.isfinite(number) else fallback
@@ -229,7 +220,7 @@ def _resolved_target(target_lufs: float | None, reference: Fingerprint | None
     if target_lufs is not None:
         return float(target_lufs), None
     if reference is not None and math.isfinite(reference.lufs):
-        target = _clamp(reference.lufs, TARGET_LUFS.low, TARGET_LUFS.high)
+        target = clamp(reference.lufs, TARGET_LUFS.low, TARGET_LUFS.high)
         return target, f"target {target:.1f} LUFS: the reference track's loudness"
     return DEFAULT_TARGET_LUFS, None
 
@@ -279,25 +270,25 @@ def plan_mastering(
     tonal = amount if tonal_amount is None else float(tonal_amount)
     width = amount if width_amount is None else float(width_amount)
     dynamics = amount if dynamics_amount is None else float(dynamics_amount)
-    lufs = _clamp(_finite(input_lufs, ABSOLUTE_GATE_LUFS), ABSOLUTE_GATE_LUFS, 20.0)
+    lufs = clamp(_finite(input_lufs, ABSOLUTE_GATE_LUFS), ABSOLUTE_GATE_LUFS, 20.0)
     crest = max(0.0, _finite(input_crest_db, 0.0))
     true_peak = max(TRUE_PEAK_FLOOR_DBTP, _finite(input_true_peak_dbtp, TRUE_PEAK_FLOOR_DBTP))
     category = categorize(lufs, crest)
     reasons: list[str] = []
 
     # Each category's processing fades in on its own side of the thresholds.
-    loud_weight = _smoothstep(LOUD_THRESHOLD_LUFS, LOUD_THRESHOLD_LUFS + BLEND_WIDTH, lufs)
-    quiet_weight = 1.0 - _smoothstep(LOUD_THRESHOLD_LUFS - BLEND_WIDTH, LOUD_THRESHOLD_LUFS, lufs)
-    squashed_weight = 1.0 - _smoothstep(
+    loud_weight = smoothstep(LOUD_THRESHOLD_LUFS, LOUD_THRESHOLD_LUFS + BLEND_WIDTH, lufs)
+    quiet_weight = 1.0 - smoothstep(LOUD_THRESHOLD_LUFS - BLEND_WIDTH, LOUD_THRESHOLD_LUFS, lufs)
+    squashed_weight = 1.0 - smoothstep(
         CREST_THRESHOLD_DB - BLEND_WIDTH, CREST_THRESHOLD_DB, crest
     )
-    content_weight = _smoothstep(SILENCE_LUFS, SILENCE_LUFS + SILENCE_FADE_LU, lufs)
+    content_weight = smoothstep(SILENCE_LUFS, SILENCE_LUFS + SILENCE_FADE_LU, lufs)
     reasons.append(_category_reason(category, lufs, crest))
     if target_reason is not None:
         reasons.append(target_reason)
 
     # Expansion: only squashed loud material.
-    expansion = dynamics * loud_weight * squashed_weight * _clamp(
+    expansion = dynamics * loud_weight * squashed_weight * clamp(
         (CREST_THRESHOLD_DB - crest) / EXPANSION_CREST_SPAN_DB, EXPANSION_MIN_AMOUNT, 1.0
     )
     if expansion > 0.0:
@@ -341,7 +332,7 @@ def plan_mastering(
     # down instead of being limited (blended across the thresholds like everything else).
     # (Unlike the processing a category owns, this fades in on the quiet side of the loudness
     # threshold, so every track labelled DYNAMIC_LOUD is fully respected.)
-    respect = _smoothstep(LOUD_THRESHOLD_LUFS - BLEND_WIDTH, LOUD_THRESHOLD_LUFS, lufs) * (
+    respect = smoothstep(LOUD_THRESHOLD_LUFS - BLEND_WIDTH, LOUD_THRESHOLD_LUFS, lufs) * (
         1.0 - squashed_weight)
     respected_target = model.target_for(DYNAMIC_MAX_LIMITING_DB)
     if respect > 0.0 and respected_target < level_target:
