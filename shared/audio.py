@@ -104,6 +104,16 @@ _INT_SCALE: dict[str, float] = {
     "s64": 1.0 / 9_223_372_036_854_775_808.0,
 }
 
+#: NumPy type of one plane's samples, per FFmpeg sample format (without the planar "p").
+_PLANE_DTYPE: dict[str, type[np.generic]] = {
+    "u8": np.uint8,
+    "s16": np.int16,
+    "s32": np.int32,
+    "s64": np.int64,
+    "flt": np.float32,
+    "dbl": np.float64,
+}
+
 
 @dataclass(frozen=True, slots=True)
 class AudioInfo:
@@ -189,12 +199,19 @@ def _open_source(source: Path | bytes) -> _BoundedFile:
 def _frame_planes(frame: Any, channels: int) -> tuple[NDArray[Any], float | None]:
     """One decoded frame as a ``(samples, channels)`` view in its own sample type, and the scale
     that maps it to full scale (None for float formats, which pass as they are)."""
-    data = frame.to_ndarray()
     fmt = frame.format
-    samples = data.T if fmt.is_planar else data.reshape(-1, channels)
+    name = fmt.name.rstrip("p")
+    dtype = _PLANE_DTYPE.get(name) if fmt.is_planar else None
+    if dtype is None:
+        data = frame.to_ndarray()
+        samples = data.T if fmt.is_planar else data.reshape(-1, channels)
+    else:
+        # Each plane read in place, then one copy: half the cost of to_ndarray's vstack.
+        count = int(frame.samples)
+        samples = np.array([np.frombuffer(p, dtype, count) for p in frame.planes]).T
     if samples.shape[1] != channels:
         raise UnsupportedAudio("cannot decode audio: the channel count changes mid-stream")
-    return samples, _INT_SCALE.get(fmt.name.rstrip("p"))
+    return samples, _INT_SCALE.get(name)
 
 
 def _clean(block: AudioBlock) -> None:
