@@ -142,7 +142,11 @@ class TruePeakLimiter:
             return x.copy()
         if not math.isfinite(float(x.sum())):
             x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
-        self._add_gains(self._detector.process(x))
+        # Frames that provably stay under the target get a lower bound, not their exact
+        # peak: the gains only ask whether a peak is over the target, and by how much.
+        peaks = self._detector.measure(x, 0.0, frame_floor=self._target_peak).frame_peaks
+        assert peaks is not None  # asked for with frame_floor
+        self._add_gains(peaks)
         gains, self._gains = self._gains[:n], self._gains[n:]
         delayed = np.concatenate([self._delay, x])
         self._delay = delayed[n:].copy()

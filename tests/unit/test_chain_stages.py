@@ -333,6 +333,23 @@ def test_limiter_true_peak_under_ceiling_on_loud_music(ceiling_dbtp: float) -> N
     assert sample_peak_dbfs(y) <= ceiling_dbtp
 
 
+@pytest.mark.parametrize("rate", [44_100, 48_000])
+def test_limiter_true_peak_under_ceiling_when_only_intersample_peaks_exceed_it(rate: int) -> None:
+    """A full-scale click, then a sine at a quarter of the rate sampled 45° off its crests:
+    every sine sample sits 1 dB under the ceiling, its true peak 2 dB over it. In one block, so
+    the detector's skipping of rows that look safe is tested where the block's loudest sample
+    (the click) would hide the sine's rows from a detector that only bounds the block's peak."""
+    ceiling_dbtp = -6.0
+    x = sine(rate / 4.0, ceiling_dbtp + 2.0, 1.0, rate, phase_rad=np.pi / 4.0)
+    assert sample_peak_dbfs(x) < ceiling_dbtp - 0.9
+    x[: rate // 100] = 0.0
+    x[rate // 200] = 1.0
+    limiter = TruePeakLimiter(rate, 2, ceiling_dbtp, 100.0)
+    flush = np.zeros((limiter.latency_frames + 256, 2))
+    y = np.concatenate([limiter.process(x), limiter.process(flush)])[limiter.latency_frames :]
+    assert true_peak_8x_dbtp(y) <= ceiling_dbtp
+
+
 @pytest.mark.parametrize("rate", RATES)
 def test_limiter_latency_is_exact(rate: int) -> None:
     limiter = TruePeakLimiter(rate, 2, CEILING_DBTP, 100.0)
