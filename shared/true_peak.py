@@ -242,10 +242,11 @@ class TruePeakDetector:
                 peaks[-1, end - last * row :] = 0.0
             best = max(best, float(peaks.max()))
             if frame_peaks is not None:
-                positions = (candidates[:, None] * row + np.arange(row)).ravel() - first
-                inside = (positions >= 0) & (positions < end - first)
-                chosen = positions[inside]
-                frame_peaks[chosen] = np.maximum(frame_peaks[chosen], peaks.ravel()[inside])
+                # Whole rows into place (zeros elsewhere), then one slice: far cheaper than
+                # scattering every frame by index, and the same values.
+                every_row = np.zeros((reach.size, row))
+                every_row[candidates] = peaks
+                np.maximum(frame_peaks, every_row.ravel()[first:end], out=frame_peaks)
         return best, sample_peak, frame_peaks
 
     def _row_peaks(self, buffer: FloatArray, rows: NDArray[np.intp] | int) -> FloatArray:

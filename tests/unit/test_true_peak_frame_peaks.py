@@ -1,0 +1,43 @@
+"""True-peak detector: per-frame peaks of ``measure`` (SPEC section 5 meters, the envelope the
+loudness-versus-peak-reduction curve of section 12 is replayed from)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shared.true_peak import TruePeakDetector
+
+RATE = 44_100
+
+
+def _signal(seconds: float, seed: int = 5) -> np.ndarray:
+    """Noise under a slow swell, with a few near-Nyquist bursts whose peaks lie between samples."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * RATE)
+    t = np.arange(n) / RATE
+    swell = 0.02 + 0.5 * (1 + np.sin(2 * np.pi * 0.7 * t)) / 2
+    x = rng.normal(0.0, 0.2, (n, 2)) * swell[:, None]
+    burst = np.sin(2 * np.pi * (RATE / 4 - 50) * t + 0.7) * 0.9
+    for start in rng.integers(0, n - 2000, 6):
+        x[start : start + 1500, 0] += burst[start : start + 1500]
+    return x
+
+
+def test_frame_peaks_are_exact_wherever_a_frame_exceeds_the_frame_floor() -> None:
+    x = _signal(2.0)
+    exact = TruePeakDetector(RATE, 2).process(x)
+    frame_floor = 0.3
+    detector = TruePeakDetector(RATE, 2)
+    pieces, position = [], 0
+    for size in [1000, 17, 4096, 33_333, 5, 40_000, 20_000]:
+        block = x[position : position + size]
+        position += block.shape[0]
+        peaks = detector.measure(block, 0.0, frame_floor)
+        assert peaks.frame_peaks is not None
+        pieces.append(peaks.frame_peaks)
+    assert position == x.shape[0]
+    measured = np.concatenate(pieces)
+    loud = exact > frame_floor
+    assert loud.sum() > 1000
+    np.testing.assert_allclose(measured[loud], exact[loud], rtol=1e-12, atol=0.0)
+    assert np.all(measured <= exact + 1e-12)
