@@ -69,7 +69,7 @@ FloatBlock = NDArray[np.float64]
 class RenderOptions:
     encoding: str = "s16"
     start_s: float = 0.0
-    chunk_frames: int = 8192
+    chunk_frames: int = 16_384
     first_chunk_frames: int | None = None
     dither_seed: int = 0
     #: "raw", "wav", or an encoded format of ``chain.codecs.FORMATS`` ("flac", "ogg_opus", …)
@@ -254,7 +254,7 @@ class RenderStream:
         have = 0
         sequence = 0
         for pcm, values in self._encoded():
-            self._meter_sent()
+            self._meter_sent(whole_blocks=True)
             self._unmetered.append(values)
             offset, frames = 0, values.shape[0]
             while offset < frames:
@@ -311,11 +311,16 @@ class RenderStream:
         self._bytes_sent += len(data)
         return chunk
 
-    def _meter_sent(self) -> None:
-        """Feed the meter every handed-out frame it has not seen yet (and nothing more)."""
+    def _meter_sent(self, whole_blocks: bool = False) -> None:
+        """Feed the meter every handed-out frame it has not seen yet (and nothing more).
+
+        ``whole_blocks``: only blocks sent in full, so while streaming the meter takes one call
+        per processed block (the summary meters the part of a block already sent)."""
         due = self._frames_sent - self._frames_metered
         while due > 0 and self._unmetered:
             head = self._unmetered[0]
+            if whole_blocks and due < head.shape[0]:
+                return
             take = min(due, head.shape[0])
             self._meter.feed(head[:take])
             if take == head.shape[0]:

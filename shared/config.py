@@ -252,8 +252,9 @@ class Config:
         "16", integer(1, 4096), "mastering",
         "concurrent `MasterTrack` streams; beyond it, RESOURCE_EXHAUSTED"))
     mastering_chunk_frames: int = field(metadata=setting(
-        "8192", integer(64, 2**20), "mastering",
-        "frames per chunk when the request says 0 (8192 stereo s16 frames = 32 KiB)"))
+        "16384", integer(64, 2**20), "mastering",
+        "frames per chunk when the request says 0 (16384 stereo s16 frames = 64 KiB: half the "
+        "per-chunk cost of 32 KiB)"))
     mastering_first_chunk_frames: int = field(metadata=setting(
         "1024", integer(64, 2**20), "mastering", "frames in the first chunk, for a quick start"))
     mastering_stream_idle_timeout_s: float = field(metadata=setting(
