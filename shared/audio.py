@@ -52,7 +52,7 @@ import io
 import itertools
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -382,7 +382,14 @@ class AudioReader:
         """What decodes: the end of the last decoded frame, from an exact timestamp near it,
         or the whole stream decoded once when timestamps are not sample-exact."""
         if self._ticks_per_sample:
-            for near in (claimed, self._last_packet_frame()):
+            # The demux-only pass over the whole file runs only when the claim does not lead
+            # to the end.
+            guesses: tuple[Callable[[], int | None], ...] = (
+                lambda: claimed,
+                self._last_packet_frame,
+            )
+            for guess in guesses:
+                near = guess()
                 if near is not None:
                     end = self._end_after(near)
                     if end is not None:
