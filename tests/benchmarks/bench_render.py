@@ -2,8 +2,9 @@
 to WAV, against ``ffmpeg -af loudnorm=I=-14:TP=-1`` on the same file in the same run.
 
 Rows: render wall time with the plan given (decode + chain + encode + the output meter),
-× real time, ffmpeg's time and the speed-up, the CLI end to end (fingerprint, plan, render) with
-its peak RSS measured on the child process, and the time per chunk at the default chunk size.
+× real time, ffmpeg's time and the speed-up, the CLI end to end (fingerprint, plan, render; best
+of three, interpreter start and imports included) with its speed-up over ffmpeg and its peak
+RSS measured on the child process, and the time per chunk at the default chunk size.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from mastering_service.analysis import analyze
 from mastering_service.engine import RenderOptions, open_render, render_to_wav
 from mastering_service.lwrp import fallback_plan
+from mastering_service.plan import FallbackReason
 from tests.conftest import REPO_ROOT
 from tests.signals import music_like, write_wav
 
@@ -28,7 +30,7 @@ TARGET_LUFS = -14.0
 CEILING_DBTP = -1.0
 #: Best of this many runs for the timed in-process figures (the machine is shared).
 REPEATS = 3
-RENDER_TARGET_S = 1.2
+RENDER_TARGET_S = 0.8
 SPEEDUP_TARGET = 5.0
 RSS_POLL_S = 0.01
 
@@ -77,7 +79,7 @@ def run() -> list[dict[str, Any]]:
         out = Path(folder) / "mastered.wav"
         plan = fallback_plan(analyze(source), target_lufs=TARGET_LUFS,
                              true_peak_ceiling_dbtp=CEILING_DBTP, intensity=1.0,
-                             reason="UNAVAILABLE")
+                             reason=FallbackReason.UNAVAILABLE)
         render_s = _best_of(REPEATS, lambda: render_to_wav(source, out, plan, RenderOptions()))
         rows.append({"metric": "offline master 4 min WAV→WAV (plan given)", "value": render_s,
                      "unit": "s", "target": f"≤ {RENDER_TARGET_S}",
@@ -102,10 +104,16 @@ def run() -> list[dict[str, Any]]:
                          "unit": "× faster", "target": f"≥ {SPEEDUP_TARGET:g}",
                          "ok": speedup >= SPEEDUP_TARGET})
 
-        cli_s, cli_rss_mb = _child([sys.executable, "-m", "mastering_service", "render",
-                                       str(source), str(out), "--target-lufs", str(TARGET_LUFS)])
+        cli = [_child([sys.executable, "-m", "mastering_service", "render", str(source),
+                       str(out), "--target-lufs", str(TARGET_LUFS)]) for _ in range(REPEATS)]
+        cli_s, cli_rss_mb = min(cli)[0], max(rss for _, rss in cli)
         rows.append({"metric": "CLI render end to end (fingerprint, plan, render)",
                      "value": cli_s, "unit": "s", "target": "", "ok": None})
+        if ffmpeg is not None:
+            cli_speedup = ffmpeg_s / cli_s
+            rows.append({"metric": "CLI render vs ffmpeg loudnorm", "value": cli_speedup,
+                         "unit": "× faster", "target": f"≥ {SPEEDUP_TARGET:g}",
+                         "ok": cli_speedup >= SPEEDUP_TARGET})
         rows.append({"metric": "CLI render peak RSS", "value": cli_rss_mb, "unit": "MB",
                      "target": "", "ok": None})
 
