@@ -88,7 +88,8 @@ def summary_table(rows: list[dict[str, Any]], ran: set[str]) -> list[tuple[str, 
     for goal in GOALS:
         row = _find(rows, goal.metric, goal.unit)
         peer_row = _find(rows, goal.peer, None) if goal.peer is not None else None
-        peer = _figure(peer_row) + f" ({peer_row['metric']})" if peer_row else goal.peer_text
+        measured = _figure(peer_row) + f" ({peer_row['metric']})" if peer_row else ""
+        peer = "; ".join(part for part in (measured, goal.peer_text) if part)
         if row is None:
             why = "not run" if goal.module not in ran else "no figure (failed)"
             table.append((goal.figure, why, goal.goal, peer or "-", "-"))
