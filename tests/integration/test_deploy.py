@@ -2,9 +2,8 @@
 
 Dockerfiles, ``deploy/compose.yaml`` and the Kubernetes overlays are checked against
 ``shared.config.ENV_VARS`` (the only environment names the services read), against each other
-(ports, image names, health checks) and against the Kubernetes schema. The ``slow`` tests build each
-image's runtime the way its Dockerfile does — wheels in a builder environment, then an offline
-install into a clean virtualenv — and run the Dockerfile's own CMD and HEALTHCHECK against it.
+(ports, image names, health checks) and against the Kubernetes schema. The images themselves are
+built and run (CMD, HEALTHCHECK, user, SIGTERM) by the image tier, ``tests/images``.
 """
 
 from __future__ import annotations
@@ -15,13 +14,10 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 import tomllib
-import zipfile
 from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -192,7 +188,7 @@ def parse_dockerfile(path: Path) -> list[Stage]:
 @dataclass(frozen=True)
 class Image:
     service: Service
-    builder: Stage
+    builders: tuple[Stage, ...]  # every stage before the last
     runtime: Stage
 
     @property
@@ -220,9 +216,7 @@ class Image:
 def load_image(service: Service) -> Image:
     stages = parse_dockerfile(REPO_ROOT / service.dockerfile)
     assert len(stages) >= 2, f"{service.dockerfile} is not multi-stage"
-    builders = [stage for stage in stages if stage.name == "builder"]
-    assert builders, f"{service.dockerfile} has no 'builder' stage"
-    return Image(service=service, builder=builders[0], runtime=stages[-1])
+    return Image(service=service, builders=tuple(stages[:-1]), runtime=stages[-1])
 
 
 IMAGES = {service.name: load_image(service) for service in SERVICES}
@@ -247,13 +241,14 @@ def test_dockerfile_runtime_contract(service: Service) -> None:
     assert image.runtime.one("USER").split(":")[0] == str(APP_UID), "a numeric non-root USER"
 
 
-def test_fingerprint_image_keeps_its_cache_in_data_dir() -> None:
+def test_fingerprint_image_keeps_its_cache_in_data_dir_and_carries_the_postgres_extra() -> None:
     image = IMAGES["fingerprint"]
     assert image.runtime.env()["DATA_DIR"] == "/data"
-    wheel_commands = [
-        shlex.split(cmd) for cmd in image.builder.run_commands() if "pip wheel" in cmd
-    ]
-    assert any(".[postgres]" in argv for argv in wheel_commands), "psycopg2 for DATABASE_URL"
+    builds = " ".join(cmd for stage in image.builders for cmd in stage.run_commands())
+    assert "['postgres']" in builds, "psycopg2 for DATABASE_URL"
+    assert "/opt/deps-postgres" in image.runtime.env()["PYTHONPATH"]
+    assert any("/opt/deps-postgres" in args for args in image.runtime.args_of("COPY"))
+    assert "postgres" not in " ".join(IMAGES["mastering"].runtime.args_of("COPY"))
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
@@ -269,17 +264,25 @@ def test_dockerfile_labels_and_version(service: Service) -> None:
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
-def test_dockerfile_runtime_installs_wheels_only(service: Service) -> None:
+def test_dockerfile_runtime_runs_no_installer_and_builders_take_wheels_only(
+    service: Service
+) -> None:
     image = IMAGES[service.name]
-    assert image.builder.base == image.runtime.base
+    assert image.builders[0].base == image.runtime.base
     assert image.runtime.base.startswith("python:3.11"), image.runtime.base
-    installs = [cmd for cmd in image.runtime.run_commands() if "pip install" in cmd]
-    assert len(installs) == 1
-    assert "--no-index" in installs[0] and "--find-links /wheels" in installs[0]
-    assert not any("apt-get install" in cmd for cmd in image.runtime.run_commands()), (
-        "no system packages (compilers, libsndfile) in the runtime stage"
+    runtime = " ".join(image.runtime.run_commands())
+    assert "pip" not in runtime and "apt-get" not in runtime, (
+        "the runtime stage only copies what the builders installed: no pip, no system packages"
     )
-    assert any("pip wheel" in cmd and "/wheels" in cmd for cmd in image.builder.run_commands())
+    installs = [cmd for stage in image.builders for cmd in stage.run_commands()
+                if "pip install" in cmd]
+    assert installs and all("--target /opt/" in cmd for cmd in installs)
+    dependency_installs = [cmd for cmd in installs if "--no-deps" not in cmd]
+    assert dependency_installs and all("--only-binary=:all:" in cmd
+                                       for cmd in dependency_installs), "no compiler needed"
+    copied = [args.split()[-1] for args in image.runtime.args_of("COPY") if "--from=" in args]
+    assert copied and all(target.startswith("/opt/") for target in copied)
+    assert all(target in image.runtime.env()["PYTHONPATH"].split(":") for target in copied)
 
 
 def _dockerignore_patterns() -> list[str]:
@@ -309,9 +312,12 @@ def _copy_sources(stage: Stage) -> list[str]:
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
-def test_build_context_has_what_the_builder_copies(service: Service) -> None:
+def test_build_context_has_what_the_builders_copy(service: Service) -> None:
     patterns = _dockerignore_patterns()
-    for source in _copy_sources(IMAGES[service.name].builder):
+    sources = [source for stage in IMAGES[service.name].builders
+               for source in _copy_sources(stage)]
+    assert sources
+    for source in sources:
         assert (REPO_ROOT / source).exists(), f"{service.dockerfile} copies missing {source}"
         assert not _ignored(source, patterns), f".dockerignore excludes {source}"
     for heavy in (".venv", ".git", "tests", "data", "media", "shared/__pycache__"):
@@ -362,6 +368,13 @@ def test_healthcheck_asks_for_the_named_service(
     assert healthcheck.main([address, "--service", "a.v1.A"]) == 1
     assert healthcheck.main([address, "--service", "unknown.v1.Nothing"]) == 1
     assert "NOT_FOUND" in capsys.readouterr().out
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def test_healthcheck_exits_1_when_nothing_listens(capsys: pytest.CaptureFixture[str]) -> None:
@@ -760,176 +773,6 @@ def test_compose_file_is_accepted_by_docker_compose() -> None:
         command = [docker, "compose", "-f", str(COMPOSE_FILE), "--profile", profile, "config"]
         result = subprocess.run([*command, "--quiet"], capture_output=True, text=True, check=False)
         assert result.returncode == 0, f"{profile}: {result.stderr}"
-
-
-# --- The images' commands, run from a venv built the way each Dockerfile builds ---------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True)
-class BuiltImage:
-    image: Image
-    venv: Path
-    wheels: Path
-    root: Path
-
-    def path_env(self) -> dict[str, str]:
-        return {"PATH": f"{self.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}"}
-
-
-def _run_stage_commands(
-    stage: Stage, venv: Path, wheels: Path, cwd: Path, env: dict[str, str]
-) -> int:
-    """Run the stage's pip commands with the venv first on PATH and /wheels moved to tmp."""
-    ran = 0
-    for command in stage.run_commands():
-        if not re.match(r"^(python -m )?pip ", command):
-            continue  # apt-get, useradd, mkdir: image plumbing without a venv counterpart
-        command = command.replace("/wheels", str(wheels))
-        full_env = {
-            **env,
-            "PATH": f"{venv / 'bin'}{os.pathsep}{env['PATH']}",
-            "VIRTUAL_ENV": str(venv),
-        }
-        result = subprocess.run(
-            command, shell=True, cwd=cwd, env=full_env, capture_output=True, text=True, check=False
-        )
-        assert result.returncode == 0, (
-            f"{command}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-        )
-        ran += 1
-    return ran
-
-
-def _copy_into_workdir(stage: Stage, workdir: Path) -> None:
-    for args in stage.args_of("COPY"):
-        tokens = [token for token in shlex.split(args) if not token.startswith("--")]
-        *sources, destination = tokens
-        for source in sources:
-            origin = REPO_ROOT / source
-            target = workdir / destination
-            if origin.is_dir():
-                shutil.copytree(
-                    origin,
-                    target,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build"),
-                )
-            else:
-                target.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(origin, target / origin.name)
-
-
-@pytest.fixture(scope="module", params=SERVICES, ids=lambda s: s.name)
-def built_image(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> BuiltImage:
-    image = IMAGES[request.param.name]
-    root = tmp_path_factory.mktemp(f"image-{image.service.name}")
-    wheels = root / "wheels"
-    src = root / "src"
-    src.mkdir()
-    _copy_into_workdir(image.builder, src)
-    host_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    # Builder: the machine's usual package index settings (and pip's cache) apply. `pip wheel`
-    # installs nothing, so the venv's own pip can stand in for the builder image's.
-    assert _run_stage_commands(image.builder, venv, wheels, src, host_env) >= 1
-    # Runtime: nothing but /wheels, as in the image — no index, no extra find-links.
-    isolated = {k: v for k, v in host_env.items() if not k.startswith("PIP_")}
-    isolated["PIP_CONFIG_FILE"] = os.devnull
-    assert _run_stage_commands(image.runtime, venv, wheels, root, isolated) >= 1
-    return BuiltImage(image=image, venv=venv, wheels=wheels, root=root)
-
-
-@pytest.mark.slow
-def test_image_wheels_bundle_libsndfile(built_image: BuiltImage) -> None:
-    (soundfile_wheel,) = built_image.wheels.glob("soundfile-*.whl")
-    with zipfile.ZipFile(soundfile_wheel) as wheel:
-        names = wheel.namelist()
-    assert any(re.match(r"_soundfile_data/libsndfile.*\.so", n) for n in names), (
-        f"{soundfile_wheel.name} does not bundle libsndfile: the runtime stage would need apt"
-    )
-
-
-@pytest.mark.slow
-def test_image_command_serves_health_and_exits_0_on_sigterm(built_image: BuiltImage) -> None:
-    image = built_image.image
-    service = image.service
-    port = _free_port()
-    run_dir = built_image.root / "run"
-    for name in ("cwd", "media", "data", "tmp"):
-        (run_dir / name).mkdir(parents=True, exist_ok=True)
-    env = {
-        **built_image.path_env(),
-        "HOME": str(run_dir),
-        "TMPDIR": str(run_dir / "tmp"),
-        **image.runtime.env(),
-        service.listen_var: f"127.0.0.1:{port}",
-        "MEDIA_ROOT": str(run_dir / "media"),
-        "DATA_DIR": str(run_dir / "data"),
-    }
-    if service.name == "mastering":
-        env["FINGERPRINT_TARGET"] = f"127.0.0.1:{_free_port()}"  # nothing there: it falls back
-    cmd = [shutil.which(image.cmd[0], path=env["PATH"]) or image.cmd[0], *image.cmd[1:]]
-    assert cmd[0].startswith(str(built_image.venv)), "the CMD runs the image's python"
-    expected_address = f"127.0.0.1:{image.port}"
-    probe = [arg.replace(expected_address, f"127.0.0.1:{port}") for arg in image.healthcheck]
-    probe[0] = shutil.which(probe[0], path=env["PATH"]) or probe[0]
-
-    def run_probe(*extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*probe, *extra],
-            env=env,
-            cwd=run_dir / "cwd",
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
-
-    log_path = run_dir / "service.log"
-    with log_path.open("w") as log:
-        # cwd holds no source tree, so only the installed wheel can be imported.
-        proc = subprocess.Popen(
-            cmd,
-            env=env,
-            cwd=run_dir / "cwd",
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_WAIT_S
-        result = run_probe()
-        while result.returncode != 0 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.5)
-            result = run_probe()
-        assert result.returncode == 0, (
-            f"health check never passed: {result.stdout}{result.stderr}\n{log_path.read_text()}"
-        )
-        assert result.stdout.count("\n") == 1 and "SERVING" in result.stdout
-        by_name = run_probe("--service", service.health_service)
-        assert by_name.returncode == 0, by_name.stdout + by_name.stderr
-
-        proc.send_signal(signal.SIGTERM)
-        grace_s = float(env.get("SHUTDOWN_GRACE_S", ENV_VARS["SHUTDOWN_GRACE_S"]))
-        try:
-            returncode = proc.wait(grace_s + EXIT_MARGIN_S)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"no exit after SIGTERM:\n{log_path.read_text()}")
-        assert returncode == 0, log_path.read_text()
-        assert run_probe().returncode == 1, "the probe fails once the server is gone"
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def test_deploy_readme_documents_every_setting() -> None:
