@@ -17,6 +17,8 @@ Each render is made once per session and every promise is a test of its own over
 from __future__ import annotations
 
 import tempfile
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,11 +28,12 @@ import pytest
 import soundfile as sf
 
 from fingerprint_service.extractor import extract
-from mastering_service.analysis import analyze
+from mastering_service.analysis import LocalAnalysis, analyze
 from mastering_service.engine import RenderOptions, render_to_file
 from mastering_service.lwrp import PEAK_REDUCTION_BUDGET_DB, fallback_plan, fingerprint_plan
 from mastering_service.plan import Category, FallbackReason, MasteringPlan
 from shared.audio import open_audio
+from shared.fingerprint import Fingerprint, TrackInfo
 from shared.levels import LevelMeter
 from tests.calibration_music import CALIBRATION_DIR, CALIBRATION_TRACK_COUNT, calibration_tracks
 from tests.conftest import CORPUS_DIR, CORPUS_TRACK_COUNT, corpus_tracks
@@ -106,24 +109,71 @@ class Render:
     summary_lufs: float
 
 
-@cache
 def _source(key: str) -> tuple[FfmpegMeasurement, float]:
+    with _MEASURED_LOCK:
+        lock = _measured_lock(key, "source")
+    with lock:
+        return _measured_source(key)
+
+
+@cache
+def _measured_source(key: str) -> tuple[FfmpegMeasurement, float]:
     path = _track(key)
     return ffmpeg_ebur128(path), _crest_db(path)
 
 
+_MEASURED_LOCK = threading.Lock()
+
+
 @cache
-def _plan(key: str, kind: str, target: float) -> MasteringPlan:
+def _measured_lock(key: str, kind: str) -> threading.Lock:
+    """One lock per track and plan kind: the renders of its four targets, made on two threads,
+    fingerprint (or analyse) the track once."""
+    return threading.Lock()
+
+
+@cache
+def _measured(key: str, kind: str) -> tuple[Fingerprint, TrackInfo] | LocalAnalysis:
     path = _track(key)
-    if kind == "fingerprint":
-        return fingerprint_plan(*extract(path), target_lufs=target,
-                                true_peak_ceiling_dbtp=CEILING_DBTP, intensity=INTENSITY)
-    return fallback_plan(analyze(path), target_lufs=target, true_peak_ceiling_dbtp=CEILING_DBTP,
-                         intensity=INTENSITY, reason=FallbackReason.UNAVAILABLE)
+    return extract(path) if kind == "fingerprint" else analyze(path)
 
 
-@cache
+def _plan(key: str, kind: str, target: float) -> MasteringPlan:
+    with _MEASURED_LOCK:
+        lock = _measured_lock(key, kind)
+    with lock:
+        measured = _measured(key, kind)
+    if isinstance(measured, LocalAnalysis):
+        return fallback_plan(measured, target_lufs=target, true_peak_ceiling_dbtp=CEILING_DBTP,
+                             intensity=INTENSITY, reason=FallbackReason.UNAVAILABLE)
+    return fingerprint_plan(*measured, target_lufs=target, true_peak_ceiling_dbtp=CEILING_DBTP,
+                            intensity=INTENSITY)
+
+
+#: Renders made at once: each is half NumPy (which releases the GIL) and half ffmpeg (a process
+#: of its own), so two at a time use both cores.
+RENDER_WORKERS = 2
+
+
+_POOL = ThreadPoolExecutor(RENDER_WORKERS, thread_name_prefix="corpus-render")
+_RENDERS: dict[tuple[str, str, float], Future[Render]] = {}
+_RENDERS_LOCK = threading.Lock()
+
+
 def _render(key: str, kind: str, target: float) -> Render:
+    """The case's render, made once; the next case's is started beside it, so the tests, which
+    go through the cases in order, find it under way."""
+    case = (key, kind, target)
+    index = CASES.index(case)
+    with _RENDERS_LOCK:
+        for upcoming in CASES[index : index + RENDER_WORKERS]:
+            if upcoming not in _RENDERS:
+                _RENDERS[upcoming] = _POOL.submit(_render_one, *upcoming)
+        future = _RENDERS[case]
+    return future.result()
+
+
+def _render_one(key: str, kind: str, target: float) -> Render:
     plan = _plan(key, kind, target)
     source, crest_in = _source(key)
     with tempfile.TemporaryDirectory() as folder:
