@@ -334,7 +334,8 @@ def test_plan_dict_uses_the_wire_field_names() -> None:
     proto = (REPO_ROOT / "proto" / "mastering" / "v1" / "mastering.proto").read_text()
     body = re.search(r"message MasteringPlan \{(.*?)\n\}", proto, re.S)
     assert body is not None
-    wire_names = set(re.findall(r"^\s*(?:repeated\s+|optional\s+)?\w+\s+(\w+)\s*=\s*\d+;", body.group(1), re.M))
+    field = r"^\s*(?:repeated\s+|optional\s+)?\w+\s+(\w+)\s*=\s*\d+;"
+    wire_names = set(re.findall(field, body.group(1), re.M))
     plan = plan_for(-20.0, 14.0, fingerprint=balanced_fingerprint())
     assert set(plan.to_dict()) == wire_names
     assert plan.to_dict()["category"] == "QUIET"
