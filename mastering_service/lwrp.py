@@ -135,6 +135,16 @@ class LevelAnalysis(Protocol):
 # --- Small continuous helpers --------------------------------------------------------------------
 
 
+def _lra_loss_lu(limited_range_lu: Sequence[float], limiting_db: float) -> float:
+    """Loudness range the limiter takes at ``limiting_db`` on the curve's grid (0 without a
+    measured curve, or without limiting)."""
+    if len(limited_range_lu) < 2 or limiting_db <= 0.0:
+        return 0.0
+    curve = np.asarray(limited_range_lu, dtype=np.float64)
+    grid = reductions_db()[: curve.size]
+    return float(curve[0] - np.interp(limiting_db, grid, curve))
+
+
 def _lra_limited_reduction_db(limited_range_lu: Sequence[float]) -> float | None:
     """The limiting (on the curve's x grid, dB) at which the loudness range has lost
     MAX_LRA_LOSS_LU, interpolated; None when no limiting on the grid loses that much (or no
@@ -330,16 +340,22 @@ def plan_mastering(
     # DYNAMIC_LOUD is respected: the ceiling may take at most DYNAMIC_MAX_LIMITING_DB off its
     # peaks (its crest is what respect means); peaks further over the ceiling turn the track
     # down instead of being limited (blended across the thresholds like everything else).
-    # (Unlike the processing a category owns, this fades in on the quiet side of the loudness
-    # threshold, so every track labelled DYNAMIC_LOUD is fully respected.)
-    respect = smoothstep(LOUD_THRESHOLD_LUFS - BLEND_WIDTH, LOUD_THRESHOLD_LUFS, lufs) * (
+    # (Turning down is the category's own processing: it fades in on the loud side, so QUIET
+    # material is never held under a target it is owed.)
+    respect = loud_weight * (1.0 - squashed_weight)
+    # Holding the peaks and the gentler high-pass cost no loudness a target is owed, so they
+    # fade in on the quiet side instead: every track labelled DYNAMIC_LOUD has them in full.
+    peak_respect = smoothstep(LOUD_THRESHOLD_LUFS - BLEND_WIDTH, LOUD_THRESHOLD_LUFS, lufs) * (
         1.0 - squashed_weight)
-    respected_target = model.target_for(DYNAMIC_MAX_LIMITING_DB)
+    # (The limiter holds its safety margin under the ceiling: that much of its reduction is
+    # limiting too.)
+    respected_target = model.target_for(DYNAMIC_MAX_LIMITING_DB - LIMITER_SAFETY_MARGIN_DB)
     if respect > 0.0 and respected_target < level_target:
         level_target -= respect * (level_target - respected_target)
         over_db = model.reduction_for(-model.static_change_db)
-        reasons.append(f"peaks {over_db:.1f} dB over the ceiling: turned down to "
-                       f"{level_target:.1f} LUFS so the limiter keeps the crest")
+        reasons.append(f"target lowered to {level_target:.1f} LUFS: peaks {over_db:.1f} dB over "
+                       f"the ceiling, and limiting them more than "
+                       f"{DYNAMIC_MAX_LIMITING_DB:g} dB would cost the crest")
     boost = quiet_weight * content_weight * min(MAX_BOOST_DB, max(0.0, target - lufs))
     wanted = level_target + boost
     # Peak reduction the level alone forces (peaks already over the ceiling), before any
@@ -374,9 +390,14 @@ def plan_mastering(
     unboosted = model.level_for(min(level_target, effective_target))
     boost_limiting = max(0.0, level.limiter_reduction_db - unboosted.limiter_reduction_db)
     needed = max(forced, true_peak + (effective_target - lufs) - ceiling)
+    # It also narrows the loudness range by about its reduction: it shares the range allowance
+    # with the limiter (whose share the measured range curve gives).
+    range_left = MAX_LRA_LOSS_LU - _lra_loss_lu(
+        limited_loudness_range_lu,
+        level.limiter_reduction_db + LIMITER_SAFETY_MARGIN_DB - expansion_rise)
     compressor_reduction = max(0.0, min(COMPRESSOR_MAX_REDUCTION_DB * amount,
                                         COMPRESSOR_PER_LIMITER_DB * boost_limiting,
-                                        budget - needed))
+                                        budget - needed, range_left))
     # dynamics_amount scales the compressor as intensity does (0 = no compressor).
     compressor_reduction *= dynamics / amount if amount > 0.0 else 0.0
     compression = compressor_reduction / COMPRESSOR_MAX_REDUCTION_DB
@@ -388,8 +409,8 @@ def plan_mastering(
     limiter_ceiling = None
     own_peaks_dbtp = (true_peak + shaping.peak_change_db + width_change + gain
                       + LIMITER_SAFETY_MARGIN_DB + DYNAMIC_PEAK_RISE_DB)
-    if respect > 0.0 and own_peaks_dbtp < ceiling:
-        limiter_ceiling = ceiling + respect * (own_peaks_dbtp - ceiling)
+    if peak_respect > 0.0 and own_peaks_dbtp < ceiling:
+        limiter_ceiling = ceiling + peak_respect * (own_peaks_dbtp - ceiling)
 
     if boost > 0.0:
         reasons.append(f"raise toward {target:.1f} LUFS")
@@ -442,7 +463,7 @@ def plan_mastering(
         dynamics_amount=dynamics,
         reference_lufs=None if reference is None else reference.lufs,
         limiter_ceiling_dbtp=limiter_ceiling,
-        highpass_cutoff_hz=HIGHPASS_CUTOFF_HZ - respect * (HIGHPASS_CUTOFF_HZ
+        highpass_cutoff_hz=HIGHPASS_CUTOFF_HZ - peak_respect * (HIGHPASS_CUTOFF_HZ
                                                          - DYNAMIC_HIGHPASS_CUTOFF_HZ),
     )
 

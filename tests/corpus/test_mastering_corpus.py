@@ -9,7 +9,9 @@ Each render is made once per session and every promise is a test of its own over
   peak + (target − input loudness) − ceiling, fits 6 dB × intensity — and every render within
   ±0.5 LU of the plan's own effective target;
 * the true peak stays within 0.1 dB of the ceiling and the sample peak under it;
-* DYNAMIC_LOUD keeps its crest within ±1 dB; COMPRESSED_LOUD with crest ≤ 11 dB gains ≥ 1 dB;
+* DYNAMIC_LOUD keeps its crest within ±1 dB (where the category is fully in force: not a track
+  within a LU of the threshold asked for more than its loudness); COMPRESSED_LOUD with crest
+  ≤ 11 dB gains ≥ 1 dB;
 * the loudness range loses at most 3 LU;
 * the stream's own summary agrees with ffmpeg within 0.1 LU.
 """
@@ -30,7 +32,13 @@ import soundfile as sf
 from fingerprint_service.extractor import extract
 from mastering_service.analysis import LocalAnalysis, analyze
 from mastering_service.engine import RenderOptions, render_to_file
-from mastering_service.lwrp import PEAK_REDUCTION_BUDGET_DB, fallback_plan, fingerprint_plan
+from mastering_service.lwrp import (
+    BLEND_WIDTH,
+    LOUD_THRESHOLD_LUFS,
+    PEAK_REDUCTION_BUDGET_DB,
+    fallback_plan,
+    fingerprint_plan,
+)
 from mastering_service.plan import Category, FallbackReason, MasteringPlan
 from shared.audio import open_audio
 from shared.fingerprint import Fingerprint, TrackInfo
@@ -231,7 +239,13 @@ def test_true_peak_and_sample_peak_keep_the_ceiling(case: tuple[str, str, float]
 def test_lwrp_crest_promises_hold(case: tuple[str, str, float], ffmpeg: str) -> None:
     render = _render(*case)
     change = render.crest_out_db - render.crest_in_db
-    if render.plan.category is Category.DYNAMIC_LOUD:
+    _, _, target = case
+    # Within a LU over the threshold the category's turning-down blends in (SPEC section 5: no
+    # number jumps at a threshold), so a track there asked for more than its own loudness is
+    # not yet fully held back from the limiter: the promise is checked where it is in force.
+    blending = (render.plan.input_lufs < LOUD_THRESHOLD_LUFS + BLEND_WIDTH
+                and target > render.plan.input_lufs)
+    if render.plan.category is Category.DYNAMIC_LOUD and not blending:
         assert abs(change) <= CREST_TOLERANCE_DB, f"crest {change:+.2f} dB; {_describe(render)}"
     if (render.plan.category is Category.COMPRESSED_LOUD
             and render.crest_in_db <= COMPRESSED_CREST_MAX_DB):
