@@ -84,30 +84,27 @@ BOOLEAN = Kind(_boolean, "`true` or `false`")
 DATABASE_URL = Kind(_database_url, "`sqlite:///…` or `postgresql://…`")
 
 
-def integer(low: int, high: int) -> Kind:
-    def parse(name: str, raw: str) -> int:
+def _ranged(convert: Callable[[str], Any], what: str, low: Any, high: Any) -> Callable[..., Any]:
+    """A parser: ``convert`` the raw text (ConfigError naming ``what`` it must be), then check
+    the inclusive range."""
+    def parse(name: str, raw: str) -> Any:
         try:
-            value = int(raw)
+            value = convert(raw)
         except ValueError:
-            raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+            raise ConfigError(f"{name} must be {what}, not {raw!r}") from None
         if not low <= value <= high:
             raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
         return value
 
-    return Kind(parse, f"integer {low}–{high}")
+    return parse
+
+
+def integer(low: int, high: int) -> Kind:
+    return Kind(_ranged(int, "an integer", low, high), f"integer {low}–{high}")
 
 
 def number(low: float, high: float) -> Kind:
-    def parse(name: str, raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be a number, not {raw!r}") from None
-        if not low <= value <= high:
-            raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
-        return value
-
-    return Kind(parse, f"number {low:g}–{high:g}")
+    return Kind(_ranged(float, "a number", low, high), f"number {low:g}–{high:g}")
 
 
 def choice(*options: str) -> Kind:
