@@ -38,11 +38,12 @@ from fingerprint_service.library.scan import (
 from fingerprint_service.library.tags import Tags
 from fingerprint_service.sidecar import read_sidecar, write_sidecar
 from fingerprint_service.store import FingerprintStore
-from fingerprint_service.workers import compute, make_worker_pool, warm_up
+from fingerprint_service.workers import compute, warm_up
 from shared.config import Config
 from shared.errors import InvalidArgument, LibraryUnavailable, LimitExceeded, NotCached
 from shared.fingerprint import ALGORITHM_VERSION, Fingerprint, FingerprintSource, TrackInfo
 from shared.tracks import LocalTrack, resolve_track
+from shared.worker_pool import make_worker_pool
 
 log = structlog.get_logger(__name__)
 

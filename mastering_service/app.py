@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from mastering_service.fp_client import FingerprintClient
@@ -20,8 +22,16 @@ class MasteringServer:
     service: MasteringService
 
 
-async def build_server(config: Config, *, listen: str | None = None) -> MasteringServer:
-    service = MasteringService(config, FingerprintClient.from_config(config))
+async def build_server(
+    config: Config,
+    *,
+    listen: str | None = None,
+    pool_factory: Callable[[], Executor] | None = None,
+) -> MasteringServer:
+    """Everything the service needs; ``pool_factory`` replaces the fallback analyses' worker
+    processes (tests)."""
+    service = MasteringService(config, FingerprintClient.from_config(config), pool_factory)
+    await service.warm_up()
     app = GrpcApp(
         config=config,
         listen=listen or config.mastering_listen,

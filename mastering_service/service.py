@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncGenerator, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import AsyncGenerator, Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +42,7 @@ from mastering_service.lwrp import (
     fingerprint_plan,
     with_album,
 )
+from mastering_service.pacing import Pacing, Start
 from mastering_service.plan import LoudnessMode, MasteringPlan
 from mastering_service.request import MasterRequest, check_seek, validate
 from shared.audio import AudioReader, open_audio
@@ -113,22 +114,31 @@ def _open_checked(track: LocalTrack, start_s: float) -> AudioReader:
 
 
 class MasteringService:
-    def __init__(self, config: Config, client: FingerprintClient) -> None:
+    def __init__(self, config: Config, client: FingerprintClient,
+                 pool_factory: Callable[[], Executor] | None = None) -> None:
+        """``pool_factory`` replaces the fallback analyses' worker processes (tests)."""
         self._config = config
         self._client = client
-        #: The fallback analyses, a bounded number at a time; the fingerprint wait leaves
-        #: room for what this stream's would cost.
-        self._fallbacks = FallbackPool(usable_cpus())
+        #: The fallback analyses, a bounded number at a time in worker processes; the
+        #: fingerprint wait leaves room for what this stream's would cost.
+        self._fallbacks = FallbackPool(usable_cpus(), pool_factory=pool_factory)
         # One rendering thread per stream slot, plus head-room for fallback analyses.
         self._executor = ThreadPoolExecutor(max_workers=config.mastering_max_streams + 2,
                                             thread_name_prefix="render")
         self.active_streams = 0
+        #: Streams not yet playing go first: the playing ones render only so far ahead meanwhile.
+        self.pacing = Pacing()
         #: Chunks rendered since start-up; the cancellation tests watch it stop growing.
         self.chunks_rendered = 0
+
+    async def warm_up(self) -> None:
+        """Start the fallback analyses' workers, so the first fallback does not pay for it."""
+        await self._fallbacks.warm_up()
 
     async def close(self) -> None:
         await self._client.close()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        await asyncio.to_thread(self._fallbacks.close)
 
     async def _run(self, func: object, *args: object) -> object:
         loop = asyncio.get_running_loop()
@@ -144,6 +154,7 @@ class MasteringService:
             raise LimitExceeded(f"too many concurrent streams (limit "
                                 f"{self._config.mastering_max_streams}); retry later")
         self.active_streams += 1
+        start = self.pacing.start()
         reader: AudioReader | None = None
         render: RenderStream | None = None
         try:
@@ -183,7 +194,7 @@ class MasteringService:
                 encoder_delay_frames=render.encoder_delay_frames,
             )
             first_chunk_ms = 0.0
-            async with aclosing(self._chunks(render)) as chunks:
+            async with aclosing(self._chunks(render, start)) as chunks:
                 async for chunk in chunks:
                     if chunk.sequence == 0:
                         first_chunk_ms = (time.perf_counter() - started) * 1000.0
@@ -198,23 +209,36 @@ class MasteringService:
                 first_chunk_ms=first_chunk_ms, bytes_sent=summary.bytes_sent,
             )
         finally:
+            start.done()
             self.active_streams -= 1
             if render is not None:
                 render.close()  # closes the reader it was handed
             elif reader is not None:
                 reader.close()
 
-    async def _chunks(self, render: RenderStream) -> AsyncGenerator[EncodedChunk, None]:
-        """Render on the pool, one chunk ahead of the consumer; stop promptly when abandoned."""
+    async def _chunks(self, render: RenderStream, start: Start
+                      ) -> AsyncGenerator[EncodedChunk, None]:
+        """Render on the pool, one chunk ahead of the consumer, paced while other streams start
+        (``pacing``); stop promptly when abandoned. The first chunk ends ``start``."""
         iterator = iter(render)
         pending: Future[EncodedChunk | None] = self._executor.submit(self._next, iterator)
+        playing_since = 0.0
         try:
             while True:
                 chunk = await asyncio.wrap_future(pending)
                 if chunk is None:
                     return
-                pending = self._executor.submit(self._next, iterator)
-                yield chunk
+                if chunk.sequence == 0:
+                    start.done()
+                    playing_since = time.monotonic()
+                rendered_s = (chunk.start_frame + chunk.frames) / render.sample_rate
+                if self.pacing.holds(rendered_s, playing_since):
+                    yield chunk  # handed out before the wait; the next is rendered after it
+                    await self.pacing.pace(rendered_s, playing_since)
+                    pending = self._executor.submit(self._next, iterator)
+                else:
+                    pending = self._executor.submit(self._next, iterator)
+                    yield chunk
         finally:
             # Abandoned (cancelled, deadline, error): let the chunk in hand finish, then stop,
             # so the render can be closed safely by the caller.
@@ -301,7 +325,8 @@ class MasteringService:
         log.info("mastering_fallback", reason=fetched.reason.value, detail=fetched.detail,
                  track=track.describe())
         analysis, content_sha256 = await asyncio.gather(
-            self._fallbacks.analyze(reader), asyncio.to_thread(track.content_sha256))
+            self._fallbacks.analyze(track.source, duration_s),
+            asyncio.to_thread(track.content_sha256))
         plan = referenced(noted(fallback_plan(
             analysis, target_lufs=aimed(analysis.lufs),
             true_peak_ceiling_dbtp=request.true_peak_ceiling_dbtp,

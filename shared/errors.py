@@ -67,6 +67,10 @@ class Draining(ServiceError):
     """The server is shutting down and refuses new work."""
 
 
+class WorkerLost(ServiceError):
+    """A worker process died mid-computation (e.g. the OOM killer took it); a retry may succeed."""
+
+
 class LibraryUnavailable(ServiceError):
     """The library needs the database, and it is unusable right now (retry later)."""
 

@@ -45,6 +45,7 @@ from shared.errors import (
     ServiceError,
     StreamStalled,
     TrackNotFound,
+    WorkerLost,
 )
 
 log = structlog.get_logger("grpc")
@@ -61,6 +62,7 @@ STATUS_FOR: dict[type[ServiceError], grpc.StatusCode] = {
     StreamStalled: grpc.StatusCode.DEADLINE_EXCEEDED,
     Draining: grpc.StatusCode.UNAVAILABLE,
     LibraryUnavailable: grpc.StatusCode.UNAVAILABLE,
+    WorkerLost: grpc.StatusCode.UNAVAILABLE,
 }
 
 REQUEST_ID_KEY = "x-request-id"

@@ -243,9 +243,12 @@ def mastering_stack(
     fingerprint_env: dict[str, str] | None = None,
     mastering_env: dict[str, str] | None = None,
     pool_factory: Callable[[], Executor] | None = None,
+    fallback_pool_factory: Callable[[], Executor] | None = None,
 ) -> Iterator[Stack]:
     """In-process servers on 127.0.0.1:0: a fingerprint server (one worker unless told) and a
-    mastering server calling it, or calling ``fingerprint_target`` when there is none."""
+    mastering server calling it, or calling ``fingerprint_target`` when there is none.
+    ``pool_factory`` replaces the fingerprint workers, ``fallback_pool_factory`` the mastering
+    service's fallback analysis workers."""
     from fingerprint_service.app import build_server as build_fingerprint
     from mastering_service.app import build_server as build_mastering
 
@@ -262,7 +265,8 @@ def mastering_stack(
             target = f"127.0.0.1:{free_port()}"
         m_config = make_config(tmp_path, FINGERPRINT_TARGET=target, **(mastering_env or {}))
         m_server, m_loop = stack.enter_context(in_process(
-            lambda: build_mastering(m_config, listen="127.0.0.1:0")))
+            lambda: build_mastering(m_config, listen="127.0.0.1:0",
+                                    pool_factory=fallback_pool_factory)))
         result = Stack(media=m_config.media_root, mastering=m_server, fingerprint=fp_server,
                        mastering_loop=m_loop)
         stack.callback(result.close_channels)

@@ -23,8 +23,8 @@ from fingerprint_service.library.scan import (
 )
 from fingerprint_service.library.walker import Shard
 from fingerprint_service.store import FingerprintStore
-from fingerprint_service.workers import make_worker_pool
 from shared.config import Config
+from shared.worker_pool import make_worker_pool
 
 #: Width of the progress bar, in characters.
 _BAR_CHARS = 30

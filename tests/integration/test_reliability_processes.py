@@ -1,7 +1,8 @@
-"""Issue 10, items 6 and 7: the fingerprint service's processes as a terminal or an OOM killer
-treats them. A ``kill -9`` of the server leaves no worker, forkserver or resource tracker behind
-(item 6); Ctrl-C, which signals the whole foreground process group, drains a computation in
-flight like SIGTERM does and exits 0 without a traceback (item 7)."""
+"""Issue 10, items 6 and 7: the services' processes as a terminal or an OOM killer treats them.
+A ``kill -9`` of either server leaves no worker, forkserver or resource tracker behind (item 6;
+the mastering service's workers run its fallback analyses); Ctrl-C, which signals the whole
+foreground process group, drains a computation in flight like SIGTERM does and exits 0 without
+a traceback (item 7)."""
 
 from __future__ import annotations
 
@@ -35,11 +36,12 @@ class SessionServiceProcess(ServiceProcess):
     """A ServiceProcess in a session of its own, as a shell runs a foreground job: the test can
     signal its whole process group and find every process it started."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], module: str = "fingerprint_service",
+                 listen_var: str = "FINGERPRINT_LISTEN") -> None:
         full_env = {**os.environ, **env, "LOG_FORMAT": "json", "LOG_LEVEL": "info",
-                    "FINGERPRINT_LISTEN": "127.0.0.1:0"}
+                    listen_var: "127.0.0.1:0"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fingerprint_service", "serve"], env=full_env,
+            [sys.executable, "-m", module, "serve"], env=full_env,
             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True,
         )
@@ -103,6 +105,26 @@ def test_item6_kill_9_of_the_server_leaves_no_orphan(server: SessionServiceProce
         assert session_members(server.proc.pid) == set()
         with pytest.raises(grpc.RpcError):
             future.result()
+
+
+@pytest.mark.slow
+def test_item6_kill_9_of_the_mastering_server_leaves_no_orphan(tmp_path: Path) -> None:
+    server = SessionServiceProcess({"MEDIA_ROOT": str(tmp_path), "DATA_DIR": str(tmp_path),
+                                    "FINGERPRINT_TARGET": "127.0.0.1:9"},
+                                   "mastering_service", "MASTERING_LISTEN")
+    try:
+        # The server, the forkserver, the fallback analyses' workers, the resource tracker.
+        assert len(session_members(server.proc.pid)) >= 3
+        server.proc.kill()
+        server.proc.wait(10)
+        deadline = time.monotonic() + ORPHAN_EXIT_BOUND_S
+        while session_members(server.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert session_members(server.proc.pid) == set()
+    finally:
+        for pid in session_members(server.proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        server.kill()
 
 
 @pytest.mark.slow
