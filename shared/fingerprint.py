@@ -7,7 +7,7 @@ mastering plan reads; protobuf messages are converted to and from them only in t
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
@@ -69,7 +69,8 @@ class Fingerprint:
     phase_correlation: float
 
     def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+        # Field by field: every value is immutable, so ``asdict``'s deep copy is only cost.
+        return {name: getattr(self, name) for name in FINGERPRINT_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fingerprint:
@@ -97,11 +98,11 @@ class TrackInfo:
     limited_loudness_range_lu: tuple[float, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in TRACK_INFO_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrackInfo:
-        return cls(**{f.name: _FIELD_TYPES[str(f.type)](data[f.name]) for f in fields(cls)})
+        return cls(**{name: convert(data[name]) for name, convert in _TRACK_INFO_TYPES})
 
 
 #: How a stored or received value becomes each TrackInfo field's type (annotations are strings).
@@ -112,6 +113,8 @@ _FIELD_TYPES: dict[str, Any] = {
 
 FINGERPRINT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Fingerprint))
 TRACK_INFO_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(TrackInfo))
+_TRACK_INFO_TYPES: tuple[tuple[str, Any], ...] = tuple(
+    (f.name, _FIELD_TYPES[str(f.type)]) for f in fields(TrackInfo))
 
 #: Inclusive value range of every dimension (None = unbounded on that side). The property and
 #: corpus tests check every computed fingerprint against this table.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from shared.errors import InvalidArgument, LimitExceeded, TrackNotFound
 from shared.hashing import sha256_bytes, sha256_file
-from shared.paths import resolve_media_path
+from shared.paths import resolve_media_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +48,5 @@ def resolve_track(
             raise InvalidArgument("track.content is empty")
         return LocalTrack(source=content, relative_path=None, size=len(content), mtime_ns=None)
     assert path is not None
-    real = resolve_media_path(media_root, path)
-    try:
-        stat = real.stat()
-    except OSError:
-        raise TrackNotFound(f"track not found: {path}") from None
+    real, stat = resolve_media_file(media_root, path)
     return LocalTrack(source=real, relative_path=path, size=stat.st_size, mtime_ns=stat.st_mtime_ns)

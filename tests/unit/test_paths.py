@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.errors import InvalidArgument, LimitExceeded, PathOutsideRoot, TrackNotFound
-from shared.paths import resolve_media_path
+from shared.paths import resolve_media_file
 from shared.tracks import resolve_track
 
 
@@ -22,42 +22,44 @@ def root(tmp_path: Path) -> Path:
 
 
 def test_relative_path_resolves_inside_the_root(root: Path) -> None:
-    assert resolve_media_path(root, "album/song.wav") == (root / "album" / "song.wav").resolve()
+    found = resolve_media_file(root, "album/song.wav")
+    assert found.path == (root / "album" / "song.wav").resolve()
+    assert found.stat.st_size == len(b"RIFF")
 
 
 @pytest.mark.parametrize("path", ["../secret.wav", "album/../../secret.wav", "/etc/passwd",
                                   "album/\x00song.wav"])
 def test_escapes_are_outside_the_media_root(root: Path, path: str) -> None:
     with pytest.raises(PathOutsideRoot, match="outside the media root") as caught:
-        resolve_media_path(root, path)
+        resolve_media_file(root, path)
     assert str(root) not in str(caught.value)
 
 
 def test_symlink_leading_outside_is_refused(root: Path) -> None:
     os.symlink(root.parent / "secret.wav", root / "link.wav")
     with pytest.raises(PathOutsideRoot, match="outside the media root"):
-        resolve_media_path(root, "link.wav")
+        resolve_media_file(root, "link.wav")
 
 
 def test_symlink_inside_the_root_is_followed(root: Path) -> None:
     os.symlink(root / "album" / "song.wav", root / "alias.wav")
-    assert resolve_media_path(root, "alias.wav").name == "song.wav"
+    assert resolve_media_file(root, "alias.wav").path.name == "song.wav"
 
 
 def test_missing_file_names_the_relative_path(root: Path) -> None:
     with pytest.raises(TrackNotFound, match=r"album/nope\.wav") as caught:
-        resolve_media_path(root, "album/nope.wav")
+        resolve_media_file(root, "album/nope.wav")
     assert str(root) not in str(caught.value)
 
 
 def test_directory_is_not_a_track(root: Path) -> None:
     with pytest.raises(TrackNotFound, match="not a regular file"):
-        resolve_media_path(root, "album")
+        resolve_media_file(root, "album")
 
 
 def test_empty_path_is_invalid(root: Path) -> None:
     with pytest.raises(InvalidArgument):
-        resolve_media_path(root, "")
+        resolve_media_file(root, "")
 
 
 def test_track_needs_exactly_one_source(root: Path) -> None:
