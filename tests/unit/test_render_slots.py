@@ -1,0 +1,55 @@
+"""The mastering service renders at most one chunk per CPU at a time, whatever the number of
+streams: more threads in one process only trade the interpreter lock back and forth."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from mastering_service.fp_client import FingerprintClient
+from mastering_service.service import MasteringService
+from tests.servers import make_config
+
+STREAMS = 8
+CHUNK_WORK_S = 0.02
+
+
+class Chunks(Iterator[None]):
+    """A stream's chunks: each takes a while, and the most rendering at once is counted."""
+
+    def __init__(self, counter: dict[str, int], lock: threading.Lock, chunks: int) -> None:
+        self.counter, self.lock, self.left = counter, lock, chunks
+
+    def __next__(self) -> None:
+        if not self.left:
+            raise StopIteration
+        self.left -= 1
+        with self.lock:
+            self.counter["now"] += 1
+            self.counter["most"] = max(self.counter["most"], self.counter["now"])
+        time.sleep(CHUNK_WORK_S)
+        with self.lock:
+            self.counter["now"] -= 1
+
+
+def test_at_most_one_chunk_per_cpu_renders_at_once(tmp_path: Path) -> None:
+    config = make_config(tmp_path, FINGERPRINT_TARGET="127.0.0.1:9")
+    service = MasteringService(config, FingerprintClient.from_config(config),
+                               pool_factory=lambda: ThreadPoolExecutor(1))
+    counter = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    def stream() -> None:
+        chunks = Chunks(counter, lock, 5)
+        while service._next(chunks) is not None:  # type: ignore[arg-type]
+            pass
+
+    threads = [threading.Thread(target=stream) for _ in range(STREAMS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert counter["most"] == min(service.render_slots, STREAMS)
