@@ -125,7 +125,8 @@ class MasteringService:
         #: The fallback analyses, a bounded number at a time in worker processes; the
         #: fingerprint wait leaves room for what this stream's would cost.
         self._fallbacks = FallbackPool(usable_cpus(), pool_factory=pool_factory)
-        # One rendering thread per stream slot, plus head-room for fallback analyses.
+        # A thread per stream slot, so a stream's next chunk never queues behind another's
+        # submission (they take turns at the render slots below), plus head-room.
         self._executor = ThreadPoolExecutor(max_workers=config.mastering_max_streams + 2,
                                             thread_name_prefix="render")
         self.active_streams = 0
@@ -147,10 +148,6 @@ class MasteringService:
         await self._client.close()
         self._executor.shutdown(wait=True, cancel_futures=True)
         await asyncio.to_thread(self._fallbacks.close)
-
-    async def _run(self, func: object, *args: object) -> object:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, func, *args)  # type: ignore[arg-type]
 
     async def master(
         self, request: MasterRequest, *, caller_remaining_s: float | None = None,
