@@ -68,6 +68,16 @@ def session_members(session_id: int) -> set[int]:
     return members
 
 
+def survivors_of_kill_9(server: SessionServiceProcess) -> set[int]:
+    """``kill -9`` the server; the processes of its session still alive after the bound."""
+    server.proc.kill()
+    server.proc.wait(10)
+    deadline = time.monotonic() + ORPHAN_EXIT_BOUND_S
+    while session_members(server.proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return session_members(server.proc.pid)
+
+
 @pytest.fixture
 def media(tmp_path: Path) -> Path:
     media = tmp_path / "media"
@@ -97,12 +107,7 @@ def test_item6_kill_9_of_the_server_leaves_no_orphan(server: SessionServiceProce
         stub = pb_grpc.FingerprintServiceStub(ch)
         future = stub.GetFingerprint.future(by_path("long.wav"), timeout=CALL_TIMEOUT_S)
         time.sleep(COMPUTATION_STARTS_S)
-        server.proc.kill()
-        server.proc.wait(10)
-        deadline = time.monotonic() + ORPHAN_EXIT_BOUND_S
-        while session_members(server.proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert session_members(server.proc.pid) == set()
+        assert survivors_of_kill_9(server) == set()
         with pytest.raises(grpc.RpcError):
             future.result()
 
@@ -115,12 +120,7 @@ def test_item6_kill_9_of_the_mastering_server_leaves_no_orphan(tmp_path: Path) -
     try:
         # The server, the forkserver, the fallback analyses' workers, the resource tracker.
         assert len(session_members(server.proc.pid)) >= 3
-        server.proc.kill()
-        server.proc.wait(10)
-        deadline = time.monotonic() + ORPHAN_EXIT_BOUND_S
-        while session_members(server.proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert session_members(server.proc.pid) == set()
+        assert survivors_of_kill_9(server) == set()
     finally:
         for pid in session_members(server.proc.pid):
             os.kill(pid, signal.SIGKILL)
