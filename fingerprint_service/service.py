@@ -40,7 +40,13 @@ from fingerprint_service.sidecar import read_sidecar, write_sidecar
 from fingerprint_service.store import FingerprintStore
 from fingerprint_service.workers import compute, warm_up
 from shared.config import Config
-from shared.errors import InvalidArgument, LibraryUnavailable, LimitExceeded, NotCached
+from shared.errors import (
+    InvalidArgument,
+    LibraryUnavailable,
+    LimitExceeded,
+    NotCached,
+    WorkerLost,
+)
 from shared.fingerprint import ALGORITHM_VERSION, Fingerprint, FingerprintSource, TrackInfo
 from shared.tracks import LocalTrack, resolve_track
 from shared.worker_pool import make_worker_pool
@@ -188,7 +194,8 @@ class FingerprintService:
             # A worker died (e.g. killed by the OOM killer): replace the pool, fail this one call.
             log.error("fingerprint_worker_pool_broken", track=track.describe())
             self._pool = self._pool_factory()
-            raise
+            raise WorkerLost(f"the worker computing {track.describe()} died (out of memory?); "
+                             "retry") from None
         path = None
         if track.relative_path is not None and track.mtime_ns is not None:
             path = (track.relative_path, track.size, track.mtime_ns)
