@@ -206,12 +206,17 @@ def test_random_short_signals_always_give_a_valid_file(
     else:
         x = np.full((frames, channels), 0.9)
     options = CodecOptions(fmt)
-    decoded = _ffmpeg_decode(_encode(options, x, rate=rate), tmp_path, options, channels, rate)
+    output_rate = output_sample_rate(options, rate)
+    # A resampled file is judged at its own rate: ffmpeg's resampler back to the input rate
+    # drops a file of two or three frames whole, whatever the file holds.
+    decoded = _ffmpeg_decode(_encode(options, x, rate=rate), tmp_path, options, channels,
+                             None if output_rate != rate else rate)
     assert np.all(np.isfinite(decoded))
     if options.spec.codec == "aac":
         assert AAC_PRIMING_FRAMES + frames <= decoded.shape[0] <= AAC_PRIMING_FRAMES + frames + 2048
-    elif output_sample_rate(options, rate) != rate:
-        assert abs(decoded.shape[0] - frames) <= RESAMPLED_SLACK_FRAMES
+    elif output_rate != rate:
+        expected = frames * output_rate / rate
+        assert abs(decoded.shape[0] - expected) <= RESAMPLED_SLACK_FRAMES
     else:
         assert decoded.shape[0] == frames
 
