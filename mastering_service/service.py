@@ -124,7 +124,8 @@ class MasteringService:
         self._client = client
         #: The fallback analyses, a bounded number at a time in worker processes; the
         #: fingerprint wait leaves room for what this stream's would cost.
-        self._fallbacks = FallbackPool(usable_cpus(), pool_factory=pool_factory)
+        self._fallbacks = FallbackPool(config.mastering_fallback_workers,
+                                       pool_factory=pool_factory)
         # A thread per stream slot, so a stream's next chunk never queues behind another's
         # submission (they take turns at the render slots below), plus head-room.
         self._executor = ThreadPoolExecutor(max_workers=config.mastering_max_streams + 2,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -125,11 +126,38 @@ def _sqlite_in_data_dir(resolved: Mapping[str, Any]) -> str:
     return f"sqlite:///{(data_dir / _SQLITE_FILE_NAME).resolve()}"
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask, which containers narrow)."""
+#: Where the kernel shows this process's cgroups; tests point it elsewhere.
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def usable_cpus(cgroup_root: Path | None = None) -> int:
+    """The CPUs this process may use: its affinity mask (which ``--cpuset-cpus`` narrows), and at
+    most its cgroup's CPU quota rounded up (what ``--cpus`` or a pod's CPU limit sets; the
+    mask alone would count every core of the node)."""
     if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
+        cpus = max(1, len(os.sched_getaffinity(0)))
+    else:
+        cpus = max(1, os.cpu_count() or 1)
+    quota = cgroup_cpu_quota(CGROUP_ROOT if cgroup_root is None else cgroup_root)
+    return cpus if quota is None else max(1, min(cpus, math.ceil(quota)))
+
+
+def cgroup_cpu_quota(root: Path) -> float | None:
+    """CPUs' worth of time per period the cgroup allows (cgroup v2 ``cpu.max``, else v1
+    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``), or None without a quota."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    for folder in (root / "cpu", root / "cpu,cpuacct"):
+        try:
+            quota_us = int((folder / "cpu.cfs_quota_us").read_text())
+            period_us = int((folder / "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            continue
+        return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
+    return None
 
 
 def _usable_cpus(resolved: Mapping[str, Any]) -> int:
@@ -248,6 +276,10 @@ class Config:
     mastering_max_streams: int = field(metadata=setting(
         "16", integer(1, 4096), "mastering",
         "concurrent `MasterTrack` streams; beyond it, RESOURCE_EXHAUSTED"))
+    mastering_fallback_workers: int = field(metadata=setting(
+        "", integer(1, 256), "mastering",
+        "processes running fallback analyses, one analysis each at a time",
+        fallback=_usable_cpus, default_doc="the CPU count"))
     mastering_chunk_frames: int = field(metadata=setting(
         "16384", integer(64, 2**20), "mastering",
         "frames per chunk when the request says 0 (16384 stereo s16 frames = 64 KiB: half the "

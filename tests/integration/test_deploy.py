@@ -48,7 +48,7 @@ APP_UID = 10001
 FINGERPRINT_PEAK_BYTES = 400 * 10**6
 MASTERING_STREAM_BYTES = 30 * 10**6
 PROCESS_BASELINE_BYTES = 128 * 2**20
-#: One mastering fallback analysis worker (imports and a bounded analysis), one per CPU.
+#: One mastering fallback analysis worker process (imports and a bounded analysis).
 FALLBACK_WORKER_BYTES = 128 * 2**20
 #: How long a started service may take to report SERVING, and to exit after SIGTERM beyond
 #: its SHUTDOWN_GRACE_S; generous, for a loaded two-core CI machine.
@@ -581,7 +581,8 @@ def test_resources_cover_the_benchmark_targets(rendered: Rendered) -> None:
     needed = workers * FINGERPRINT_PEAK_BYTES + PROCESS_BASELINE_BYTES
     assert _memory_bytes(fingerprint["resources"]["limits"]["memory"]) >= needed
     streams = int(rendered.setting(mastering, "MASTERING_MAX_STREAMS"))
-    fallback_workers = _cpu_cores(mastering["resources"]["limits"]["cpu"])
+    fallback_workers = int(rendered.setting(mastering, "MASTERING_FALLBACK_WORKERS"))
+    assert fallback_workers <= _cpu_cores(mastering["resources"]["limits"]["cpu"])
     needed = (streams * MASTERING_STREAM_BYTES + PROCESS_BASELINE_BYTES
               + fallback_workers * FALLBACK_WORKER_BYTES)
     assert _memory_bytes(mastering["resources"]["limits"]["memory"]) >= needed
