@@ -14,7 +14,8 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,16 @@ from shared.config import Config, load_config
 
 T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class BrokenPool(Executor):
+    """A worker pool whose worker was killed: every call fails as ProcessPoolExecutor's then
+    does (the pool-replacement tests of both services)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        future.set_exception(BrokenProcessPool("a worker died"))
+        return future
 
 
 def make_config(tmp_path: Path, **overrides: str) -> Config:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,10 @@ import pytest
 from mastering_service.analysis import analyze, analyze_excerpts
 from mastering_service.fallback_pool import FallbackPool
 from shared.errors import WorkerLost
+from tests.servers import BrokenPool
 from tests.signals import music_like, write_wav
 
 RATE = 44_100
-
-
-class BrokenPool(Executor):
-    """A pool whose worker was killed: every call fails as ProcessPoolExecutor's then does."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        future.set_exception(BrokenProcessPool("a worker died"))
-        return future
 
 
 class InlinePool(Executor):

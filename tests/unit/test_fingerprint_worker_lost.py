@@ -4,11 +4,8 @@ with a message saying so, and the pool is replaced: the next call computes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
@@ -18,19 +15,10 @@ from fingerprint_service.store import FingerprintStore
 from shared.errors import WorkerLost
 from shared.fingerprint import FingerprintSource
 from shared.grpc_runtime import STATUS_FOR
-from tests.servers import make_config
+from tests.servers import BrokenPool, make_config
 from tests.signals import music_like, write_wav
 
 RATE = 44_100
-
-
-class BrokenPool(Executor):
-    """A pool whose worker was killed: every call fails as ProcessPoolExecutor's then does."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        future.set_exception(BrokenProcessPool("a worker died"))
-        return future
 
 
 def test_a_dead_worker_is_unavailable_and_the_next_call_computes(tmp_path: Path) -> None:
