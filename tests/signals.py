@@ -17,6 +17,9 @@ import numpy as np
 import soundfile as sf
 from numpy.typing import NDArray
 
+from shared.audio import open_audio
+from shared.levels import LevelMeter
+
 Signal = NDArray[np.float64]
 
 
@@ -125,6 +128,15 @@ class FfmpegMeasurement:
     integrated_lufs: float
     true_peak_dbtp: float
     loudness_range_lu: float
+
+
+def crest_db(path: Path) -> float:
+    """The crest factor of the file at ``path``, as the fingerprint defines it (shared.levels)."""
+    with open_audio(path) as reader:
+        meter = LevelMeter(reader.info.sample_rate, reader.info.channels)
+        for block in reader.blocks():
+            meter.feed(block)
+    return meter.crest_db()
 
 
 def ffmpeg_available() -> bool:

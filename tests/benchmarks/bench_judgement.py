@@ -22,24 +22,14 @@ import numpy as np
 from fingerprint_service.extractor import extract
 from mastering_service.engine import RenderOptions, render_to_file
 from mastering_service.lwrp import fingerprint_plan
-from shared.audio import open_audio
-from shared.levels import LevelMeter
 from tests.calibration_music import calibration_tracks
-from tests.signals import FfmpegMeasurement, ffmpeg_ebur128
+from tests.signals import FfmpegMeasurement, crest_db, ffmpeg_ebur128
 
 TARGET_LUFS = -14.0
 CEILING_DBTP = -1.0
 #: A render counts as on target within this of −14 LUFS with its true peak at most −0.9 dBTP.
 ON_TARGET_LU = 0.5
 TRUE_PEAK_LIMIT_DBTP = CEILING_DBTP + 0.1
-
-
-def _crest_db(path: Path) -> float:
-    with open_audio(path) as reader:
-        meter = LevelMeter(reader.info.sample_rate, reader.info.channels)
-        for block in reader.blocks():
-            meter.feed(block)
-    return meter.crest_db()
 
 
 def _loudnorm(source: Path, out: Path) -> None:
@@ -64,7 +54,7 @@ def run() -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as folder:
         for track in calibration_tracks():
             source = ffmpeg_ebur128(track)
-            crest_in = _crest_db(track)
+            crest_in = crest_db(track)
             plan = fingerprint_plan(*extract(track), target_lufs=TARGET_LUFS,
                                     true_peak_ceiling_dbtp=CEILING_DBTP)
             mine = Path(folder) / "ours.wav"
@@ -81,9 +71,9 @@ def run() -> list[dict[str, Any]]:
             table.append((track.stem[:28], f"{source.integrated_lufs:.1f}",
                           f"{plan.effective_target_lufs:.1f}",
                           f"{measured.integrated_lufs:.1f}", f"{measured.true_peak_dbtp:.1f}",
-                          f"{measured.loudness_range_lu:.1f}", f"{_crest_db(mine):.1f}",
+                          f"{measured.loudness_range_lu:.1f}", f"{crest_db(mine):.1f}",
                           f"{reference.integrated_lufs:.1f}", f"{reference.true_peak_dbtp:.1f}",
-                          f"{reference.loudness_range_lu:.1f}", f"{_crest_db(other):.1f}",
+                          f"{reference.loudness_range_lu:.1f}", f"{crest_db(other):.1f}",
                           f"{source.loudness_range_lu:.1f}", f"{crest_in:.1f}"))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:

@@ -40,12 +40,10 @@ from mastering_service.lwrp import (
     fingerprint_plan,
 )
 from mastering_service.plan import Category, FallbackReason, MasteringPlan
-from shared.audio import open_audio
 from shared.fingerprint import Fingerprint, TrackInfo
-from shared.levels import LevelMeter
 from tests.calibration_music import CALIBRATION_DIR, CALIBRATION_TRACK_COUNT, calibration_tracks
 from tests.conftest import CORPUS_DIR, CORPUS_TRACK_COUNT, corpus_tracks
-from tests.signals import FfmpegMeasurement, db_to_amplitude, ffmpeg_ebur128
+from tests.signals import FfmpegMeasurement, crest_db, db_to_amplitude, ffmpeg_ebur128
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]
 
@@ -98,14 +96,6 @@ def _track(key: str) -> Path:
     return by_name.get(name) or tracks[int(name.removeprefix("track"))]
 
 
-def _crest_db(path: Path) -> float:
-    with open_audio(path) as reader:
-        meter = LevelMeter(reader.info.sample_rate, reader.info.channels)
-        for block in reader.blocks():
-            meter.feed(block)
-    return meter.crest_db()
-
-
 @dataclass(frozen=True)
 class Render:
     plan: MasteringPlan
@@ -127,7 +117,7 @@ def _source(key: str) -> tuple[FfmpegMeasurement, float]:
 @cache
 def _measured_source(key: str) -> tuple[FfmpegMeasurement, float]:
     path = _track(key)
-    return ffmpeg_ebur128(path), _crest_db(path)
+    return ffmpeg_ebur128(path), crest_db(path)
 
 
 _MEASURED_LOCK = threading.Lock()
@@ -188,7 +178,7 @@ def _render_one(key: str, kind: str, target: float) -> Render:
         out = Path(folder) / "out.wav"
         summary = render_to_file(_track(key), out, plan, RenderOptions(container="wav"))
         data, _ = sf.read(str(out))
-        return Render(plan, source, ffmpeg_ebur128(out), crest_in, _crest_db(out),
+        return Render(plan, source, ffmpeg_ebur128(out), crest_in, crest_db(out),
                       float(np.abs(data).max()), summary.output_lufs)
 
 
