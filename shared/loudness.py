@@ -18,7 +18,6 @@ import math
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import signal
 
 from shared.blocks import (
     FRAMES_PER_S,
@@ -28,6 +27,7 @@ from shared.blocks import (
     check_sample_rate,
     weighted_power,
 )
+from shared.sections import SectionFilter
 from shared.true_peak import Interpolator, TruePeakDetector
 
 # --- BS.1770-4 constants -------------------------------------------------------------------------
@@ -77,7 +77,7 @@ def _prewarped(corner_hz: float, sample_rate: int) -> float:
 
 def k_weighting_sos(sample_rate: int) -> FloatArray:
     """K-weighting filter (pre-filter shelf, then RLB high-pass) for ``sample_rate``, as ``(2, 6)``
-    second-order sections for :func:`scipy.signal.sosfilt`.
+    second-order sections in ``scipy.signal.sosfilt`` layout.
 
     Designed from the analog prototypes by the bilinear transform, prewarped at each corner: at
     48 kHz it reproduces BS.1770-4's table, and from 32 kHz up the response stays within 0.02 dB
@@ -216,8 +216,7 @@ class LoudnessMeter:
         self.channels = channels
         oversampling = k_weighting_oversampling(sample_rate)
         self._interpolator = Interpolator(oversampling, channels) if oversampling > 1 else None
-        self._sos = k_weighting_sos(sample_rate * oversampling)
-        self._zi = np.zeros((self._sos.shape[0], channels, 2))
+        self._k_filter = SectionFilter(k_weighting_sos(sample_rate * oversampling), channels)
         self._weights = channel_weights(channels)
         self._energy = FrameAccumulator(sample_rate * oversampling)
         self._frames = 0
@@ -265,8 +264,7 @@ class LoudnessMeter:
                 self._envelope[1].add(np.zeros((n, 0)), peaks.frame_peaks[:, None])
         if self._interpolator is not None:
             planar = self._interpolator.process(planar)
-        filtered, self._zi = signal.sosfilt(self._sos, planar, axis=1, zi=self._zi)
-        power = weighted_power(filtered, self._weights)[:, None]
+        power = weighted_power(self._k_filter.process_planar(planar), self._weights)[:, None]
         self._energy.add(power)
         if self._envelope is not None:
             self._envelope[0].add(power)
@@ -280,7 +278,7 @@ class LoudnessMeter:
         tail = Interpolator(interpolator.factor, self.channels)
         tail.history = interpolator.history.copy()
         flushed = tail.process(np.zeros((self.channels, tail.delay_frames)))
-        filtered, _ = signal.sosfilt(self._sos, flushed, axis=1, zi=self._zi)
+        filtered = self._k_filter.copy().process_planar(flushed)
         energy.add(weighted_power(filtered, self._weights)[:, None])
         return energy
 

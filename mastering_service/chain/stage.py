@@ -13,9 +13,9 @@ from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import signal
 
 from shared.blocks import as_block
+from shared.sections import SectionFilter
 
 Block = NDArray[np.float64]
 
@@ -49,14 +49,14 @@ def check_channels(channels: int) -> int:
 
 
 class SosFilter:
-    """A linear filter stage: second-order sections run by ``scipy.signal.sosfilt`` with the
-    filter state carried from block to block. The high-pass and the tonal EQ are both this."""
+    """A linear filter stage: second-order sections (``shared.sections``) with the filter state
+    carried from block to block. The high-pass and the tonal EQ are both this."""
 
     def __init__(self, sos: NDArray[np.float64], channels: int) -> None:
         self.channels = check_channels(channels)
         self.latency_frames = 0
         self._sos = np.asarray(sos, dtype=np.float64).reshape(-1, 6)
-        self._zi = np.zeros((self._sos.shape[0], 2, channels))
+        self._filter = SectionFilter(self._sos, channels)
 
     @property
     def sos(self) -> NDArray[np.float64]:
@@ -68,7 +68,7 @@ class SosFilter:
         """One stage running the sections of ``filters`` in order, from a fresh state.
 
         The output is bit-identical to running the filters one after another, but costs a
-        single ``sosfilt`` call, whose price per sample barely depends on the number of sections.
+        single filter pass, whose price per sample barely depends on the number of sections.
         """
         channels = {f.channels for f in filters}
         if len(channels) != 1:
@@ -76,8 +76,4 @@ class SosFilter:
         return cls(np.concatenate([f.sos for f in filters]), channels.pop())
 
     def process(self, block: Block) -> Block:
-        x = as_block(block, self.channels)
-        if self._sos.shape[0] == 0 or x.shape[0] == 0:
-            return x.copy()
-        y, self._zi = signal.sosfilt(self._sos, x, axis=0, zi=self._zi)
-        return np.asarray(y, dtype=np.float64)
+        return self._filter.process(as_block(block, self.channels))
