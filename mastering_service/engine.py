@@ -111,7 +111,8 @@ class RenderStream:
         self._chain: Chain | None = None
         self._encoder: Encoder | None = None
         self._writer: CodecWriter | None = None
-        self._frames_sent = 0
+        self._frames_made = 0  # frames of the chunks made so far
+        self._frames_sent = 0  # … and of those handed out (what the summary measures)
         self._bytes_sent = 0
         self._frames_metered = 0
         # Decoded values of encoded frames not yet metered (sent or about to be sent).
@@ -239,15 +240,43 @@ class RenderStream:
     # chunking ---------------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[EncodedChunk]:
+        """The chunks one by one, each counted as handed out when it is yielded."""
+        return self._handed_out_one_by_one(self._made())
+
+    def batches(self) -> Iterator[list[EncodedChunk]]:
+        """The chunks grouped by the processing step that completed them (never an empty
+        group), each group counted as handed out when it is yielded: a caller that renders on
+        another thread pays one hand-off per step, not one per chunk. Iterate once: this or
+        the stream itself."""
+        return self._handed_out_by_batch(self._made())
+
+    def _made(self) -> Iterator[list[EncodedChunk]]:
         if self._started:
             raise RuntimeError("a RenderStream can be iterated only once")
         self._started = True
-        return self._chunks()
-
-    def _chunks(self) -> Iterator[EncodedChunk]:
         if self._writer is not None:
-            yield from self._codec_chunks(self._writer)
-            return
+            return self._codec_batches(self._writer)
+        return self._pcm_batches()
+
+    def _handed_out_one_by_one(self, made: Iterator[list[EncodedChunk]]
+                               ) -> Iterator[EncodedChunk]:
+        for batch in made:
+            for chunk in batch:
+                self._count_sent(chunk)
+                yield chunk
+
+    def _handed_out_by_batch(self, made: Iterator[list[EncodedChunk]]
+                             ) -> Iterator[list[EncodedChunk]]:
+        for batch in made:
+            for chunk in batch:
+                self._count_sent(chunk)
+            yield batch
+
+    def _count_sent(self, chunk: EncodedChunk) -> None:
+        self._frames_sent += chunk.frames
+        self._bytes_sent += len(chunk.pcm)
+
+    def _pcm_batches(self) -> Iterator[list[EncodedChunk]]:
         frame_bytes = BYTES_PER_SAMPLE[self.options.encoding] * self.channels
         want = self.options.first_chunk_frames or self.options.chunk_frames
         parts: list[bytes] = []
@@ -256,6 +285,7 @@ class RenderStream:
         for pcm, values in self._encoded():
             self._meter_sent(whole_blocks=True)
             self._unmetered.append(values)
+            batch: list[EncodedChunk] = []
             offset, frames = 0, values.shape[0]
             while offset < frames:
                 take = min(want - have, frames - offset)
@@ -263,26 +293,27 @@ class RenderStream:
                 offset += take
                 have += take
                 if have == want:
-                    yield self._hand_out(sequence, have, parts)
+                    batch.append(self._hand_out(sequence, have, parts))
                     sequence += 1
                     parts, have = [], 0
                     want = self.options.chunk_frames
+            if batch:
+                yield batch
         if have:
-            yield self._hand_out(sequence, have, parts)
+            yield [self._hand_out(sequence, have, parts)]
 
     def _hand_out(self, sequence: int, frames: int, parts: list[bytes]) -> EncodedChunk:
         """One PCM chunk: the WAV header before the first, the RIFF pad byte after the last."""
         pcm = b"".join(parts)
         if sequence == 0:
             pcm = self._prefix + pcm
-        if self._frames_sent + frames == self.total_frames:
+        if self._frames_made + frames == self.total_frames:
             pcm += self._suffix
-        chunk = EncodedChunk(sequence, self._frames_sent, frames, pcm)
-        self._frames_sent += frames
-        self._bytes_sent += len(pcm)
+        chunk = EncodedChunk(sequence, self._frames_made, frames, pcm)
+        self._frames_made += frames
         return chunk
 
-    def _codec_chunks(self, writer: CodecWriter) -> Iterator[EncodedChunk]:
+    def _codec_batches(self, writer: CodecWriter) -> Iterator[list[EncodedChunk]]:
         """One chunk per processed block that made the muxer write (plus the file's end): its
         ``frames`` are the output frames encoded since the previous chunk."""
         sequence = 0
@@ -294,7 +325,7 @@ class RenderStream:
             frames += block.shape[0]
             self._meter.feed(writer.decoded)
             if data:
-                yield self._hand_out_encoded(sequence, frames, data)
+                yield [self._hand_out_encoded(sequence, frames, data)]
                 sequence += 1
                 frames = 0
             if self._writer is None:
@@ -302,13 +333,12 @@ class RenderStream:
         data = writer.finish()
         self._meter.feed(writer.decoded)
         if data or frames:
-            yield self._hand_out_encoded(sequence, frames, data)
+            yield [self._hand_out_encoded(sequence, frames, data)]
 
     def _hand_out_encoded(self, sequence: int, frames: int, data: bytes) -> EncodedChunk:
-        chunk = EncodedChunk(sequence, self._frames_sent, frames, data)
-        self._frames_sent += frames
-        self._frames_metered = self._frames_sent
-        self._bytes_sent += len(data)
+        chunk = EncodedChunk(sequence, self._frames_made, frames, data)
+        self._frames_made += frames
+        self._frames_metered = self._frames_made  # the writer's decode is metered as made
         return chunk
 
     def _meter_sent(self, whole_blocks: bool = False) -> None:

@@ -224,40 +224,43 @@ class MasteringService:
 
     async def _chunks(self, render: RenderStream, start: Start
                       ) -> AsyncGenerator[EncodedChunk, None]:
-        """Render on the pool, one chunk ahead of the consumer, paced while other streams start
-        (``pacing``); stop promptly when abandoned. The first chunk ends ``start``."""
-        iterator = iter(render)
-        pending: Future[EncodedChunk | None] = self._executor.submit(self._next, iterator)
+        """Render on the pool, one processing step ahead of the consumer (a step's chunks come
+        back in one hand-off), paced while other streams start (``pacing``); stop promptly when
+        abandoned. The first chunk ends ``start``."""
+        batches = render.batches()
+        pending: Future[list[EncodedChunk] | None] = self._executor.submit(self._next, batches)
         playing_since = 0.0
         try:
             while True:
-                chunk = await asyncio.wrap_future(pending)
-                if chunk is None:
+                batch = await asyncio.wrap_future(pending)
+                if batch is None:
                     return
-                if chunk.sequence == 0:
+                if batch[0].sequence == 0:
                     start.done()
                     playing_since = time.monotonic()
-                rendered_s = (chunk.start_frame + chunk.frames) / render.sample_rate
-                if self.pacing.holds(rendered_s, playing_since):
-                    yield chunk  # handed out before the wait; the next is rendered after it
-                    await self.pacing.pace(rendered_s, playing_since)
-                    pending = self._executor.submit(self._next, iterator)
-                else:
-                    pending = self._executor.submit(self._next, iterator)
+                last = batch[-1]
+                rendered_s = (last.start_frame + last.frames) / render.sample_rate
+                held = self.pacing.holds(rendered_s, playing_since)
+                if not held:
+                    pending = self._executor.submit(self._next, batches)
+                for chunk in batch:
                     yield chunk
+                if held:  # the step was handed out before the wait; the next one comes after
+                    await self.pacing.pace(rendered_s, playing_since)
+                    pending = self._executor.submit(self._next, batches)
         finally:
-            # Abandoned (cancelled, deadline, error): let the chunk in hand finish, then stop,
+            # Abandoned (cancelled, deadline, error): let the step in hand finish, then stop,
             # so the render can be closed safely by the caller.
             if not pending.done() and not pending.cancel():
                 with suppress(Exception, asyncio.CancelledError):
                     await asyncio.wrap_future(pending)
 
-    def _next(self, iterator: Iterator[EncodedChunk]) -> EncodedChunk | None:
+    def _next(self, batches: Iterator[list[EncodedChunk]]) -> list[EncodedChunk] | None:
         with self._rendering:
-            chunk = next(iterator, None)
-        if chunk is not None:
-            self.chunks_rendered += 1
-        return chunk
+            batch = next(batches, None)
+        if batch is not None:
+            self.chunks_rendered += len(batch)
+        return batch
 
     def _reference(self, request: MasterRequest) -> ReferenceTrack:
         """The reference track, resolved and opened once like the track, so a missing, outside

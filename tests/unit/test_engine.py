@@ -389,3 +389,40 @@ def test_quiet_sine_input_reaches_its_target(tmp_path: Path) -> None:
             pass
         summary = stream.summary()
     assert abs(summary.output_lufs - plan.effective_target_lufs) <= 0.5
+
+
+def test_batches_are_the_chunks_grouped_by_processing_step(ten_seconds: Path) -> None:
+    options = RenderOptions(encoding="s16", chunk_frames=1000)
+    with open_render(ten_seconds, quiet_plan(), options) as stream:
+        one_by_one = list(stream)
+    with open_render(ten_seconds, quiet_plan(), options) as stream:
+        batches = list(stream.batches())
+    chunks = [chunk for batch in batches for chunk in batch]
+    assert chunks == one_by_one
+    assert all(batch for batch in batches)
+    # 10 s in 1000-frame chunks, but one hand-off per 32 768-frame step.
+    assert len(batches) < len(chunks) / 10
+
+
+def test_a_batch_counts_as_sent_when_it_is_handed_out(ten_seconds: Path) -> None:
+    stream = open_render(ten_seconds, quiet_plan(), RenderOptions(encoding="s16",
+                                                                   chunk_frames=3000))
+    sent: list[bytes] = []
+    for batch in stream.batches():
+        sent += [chunk.pcm for chunk in batch]
+        if len(sent) >= 50:
+            break  # a cancelled stream: stop after any step
+    summary = stream.summary()
+    stream.close()
+    values = decode_pcm(b"".join(sent), "s16", 2)
+    meter = LoudnessMeter(RATE, 2)
+    meter.feed(values)
+    assert summary.frames_sent == values.shape[0] == 3000 * len(sent)
+    assert summary.output_lufs == pytest.approx(meter.integrated_lufs(), abs=1e-9)
+
+
+def test_a_stream_is_iterated_once_whichever_way(ten_seconds: Path) -> None:
+    with open_render(ten_seconds, quiet_plan(), RenderOptions()) as stream:
+        iter(stream)
+        with pytest.raises(RuntimeError, match="only once"):
+            stream.batches()

@@ -1,5 +1,5 @@
-"""The mastering service renders at most one chunk per CPU at a time, whatever the number of
-streams: more threads in one process only trade the interpreter lock back and forth."""
+"""The mastering service renders at most one processing step per CPU at a time, whatever the
+number of streams: more threads in one process only trade the interpreter lock back and forth."""
 
 from __future__ import annotations
 
@@ -18,13 +18,14 @@ STREAMS = 8
 CHUNK_WORK_S = 0.02
 
 
-class Chunks(Iterator[None]):
-    """A stream's chunks: each takes a while, and the most rendering at once is counted."""
+class Steps(Iterator[list[None]]):
+    """A stream's processing steps: each takes a while, and the most rendering at once is
+    counted."""
 
     def __init__(self, counter: dict[str, int], lock: threading.Lock, chunks: int) -> None:
         self.counter, self.lock, self.left = counter, lock, chunks
 
-    def __next__(self) -> None:
+    def __next__(self) -> list[None]:
         if not self.left:
             raise StopIteration
         self.left -= 1
@@ -34,17 +35,18 @@ class Chunks(Iterator[None]):
         time.sleep(CHUNK_WORK_S)
         with self.lock:
             self.counter["now"] -= 1
+        return [None]
 
 
-def test_at_most_one_chunk_per_cpu_renders_at_once(tmp_path: Path) -> None:
+def test_at_most_one_step_per_cpu_renders_at_once(tmp_path: Path) -> None:
     config = make_config(tmp_path, FINGERPRINT_TARGET="127.0.0.1:9")
     counter = {"now": 0, "most": 0}
     lock = threading.Lock()
 
     def streams(service: MasteringService) -> None:
         def stream() -> None:
-            chunks = Chunks(counter, lock, 5)
-            while service._next(chunks) is not None:  # type: ignore[arg-type]
+            steps = Steps(counter, lock, 5)
+            while service._next(steps) is not None:  # type: ignore[arg-type]
                 pass
 
         threads = [threading.Thread(target=stream) for _ in range(STREAMS)]
