@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy import signal
@@ -52,7 +54,7 @@ def test_state_is_carried_so_any_split_gives_the_same_output(splits: list[int]) 
     whole = SectionFilter(sos, 2).process(block)
     split = SectionFilter(sos, 2)
     edges = np.cumsum([0, *splits])
-    parts = [split.process(block[a:b]) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    parts = [split.process(block[a:b]) for a, b in itertools.pairwise(edges)]
     assert np.array_equal(np.concatenate(parts), whole)
 
 
