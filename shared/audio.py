@@ -221,6 +221,89 @@ def _clean(block: AudioBlock) -> None:
     np.clip(block, -SAMPLE_LIMIT, SAMPLE_LIMIT, out=block)
 
 
+def _as_float_block(frame: Any, channels: int) -> AudioBlock:
+    """A decoded frame (any sample format) as a new float64 ``(samples, channels)`` block."""
+    samples, scale = _frame_planes(frame, channels)
+    block = np.empty(samples.shape)
+    if scale is None:
+        block[...] = samples
+        _clean(block)
+    else:
+        np.multiply(samples, scale, out=block, casting="unsafe")
+        if samples.dtype == np.uint8:
+            block -= 1.0  # unsigned 8-bit: 128 is the zero line
+    return block
+
+
+class _SampleQueue:
+    """Decoded frames on their way to becoming blocks.
+
+    Frames go into an FFmpeg sample FIFO (``av.AudioFifo``: one C copy each) and come out a
+    block at a time, converted to float64 once per block: a compressed track decodes in frames
+    of a few hundred samples, and per-frame conversions in numpy cost more than the decoding.
+    Should the sample format change mid-stream, what the FIFO holds is converted and carried,
+    and a new FIFO takes the new format.
+    """
+
+    def __init__(self, channels: int) -> None:
+        self._channels = channels
+        self._fifo = av.AudioFifo()
+        self._carried: list[AudioBlock] = []
+        self._carried_frames = 0
+
+    @property
+    def frames(self) -> int:
+        return self._carried_frames + int(self._fifo.samples)
+
+    def put(self, frame: Any, skip: int = 0) -> None:
+        """Queue ``frame`` without its first ``skip`` samples."""
+        # The FIFO reads as many planes as its first frame had: a frame with another channel
+        # count must never reach it.
+        if frame.layout.nb_channels != self._channels:
+            raise UnsupportedAudio("cannot decode audio: the channel count changes mid-stream")
+        frame.pts = None  # positions are counted here; the FIFO would check timestamps
+        try:
+            self._fifo.write(frame)
+        except ValueError:  # another sample format: carry what is queued in the old one
+            self._carry(self._fifo.read())
+            self._fifo = av.AudioFifo()
+            self._fifo.write(frame)
+        if skip:
+            self._drop(skip)
+
+    def take(self, frames: int) -> AudioBlock:
+        """The next ``frames`` samples (at most ``frames`` are queued) as a float64 block."""
+        if not self._carried:
+            return _as_float_block(self._fifo.read(frames), self._channels)
+        parts: list[AudioBlock] = []
+        need = frames
+        while self._carried and need:
+            head = self._carried[0]
+            parts.append(head[:need])
+            if head.shape[0] > need:
+                self._carried[0] = head[need:]
+            else:
+                self._carried.pop(0)
+            need -= parts[-1].shape[0]
+        self._carried_frames -= frames - need
+        if need:
+            parts.append(_as_float_block(self._fifo.read(need), self._channels))
+        return np.concatenate(parts)
+
+    def _carry(self, frame: Any) -> None:
+        if frame is not None:
+            block = _as_float_block(frame, self._channels)
+            self._carried.append(block)
+            self._carried_frames += block.shape[0]
+
+    def _drop(self, frames: int) -> None:
+        """Discard the first ``frames`` queued samples (the part of a frame before a seek)."""
+        if self._carried:
+            self.take(frames)
+        else:
+            self._fifo.read(frames)
+
+
 class _Pass:
     """One decode pass over a fresh demuxer: decoded frames with their output frame index."""
 
@@ -489,42 +572,24 @@ class AudioReader:
         )
 
     def _blocks(self, block_frames: int, start: int, stop: int) -> Iterator[AudioBlock]:
-        buffer = np.empty((block_frames, self._channels))
-        filled = 0
-        floating = False  # whether the block holds float samples, which need cleaning
-        reached = start
-        for position, samples, scale in self._samples_from(start):
-            samples = samples[: stop - position]
-            reached = position + samples.shape[0]
-            while samples.shape[0]:
-                take = min(block_frames - filled, samples.shape[0])
-                target = buffer[filled : filled + take]
-                if scale is None:
-                    target[...] = samples[:take]
-                    floating = True
-                else:
-                    np.multiply(samples[:take], scale, out=target, casting="unsafe")
-                    if samples.dtype == np.uint8:
-                        target -= 1.0  # unsigned 8-bit: 128 is the zero line
-                filled += take
-                samples = samples[take:]
-                if filled == block_frames:
-                    if floating:
-                        _clean(buffer)
-                    yield buffer.copy()
-                    filled, floating = 0, False
+        queue = _SampleQueue(self._channels)
+        emitted = reached = start
+        for index, frame in self._frames_from(start):
+            queue.put(frame, skip=max(0, start - index))
+            reached = index + int(frame.samples)
+            while min(queue.frames, stop - emitted) >= block_frames:
+                yield queue.take(block_frames)
+                emitted += block_frames
             if reached >= stop:
                 break
-        if filled:
-            block = buffer[:filled].copy()
-            if floating:
-                _clean(block)
-            yield block
+        last = min(queue.frames, stop - emitted)
+        if last > 0:
+            yield queue.take(last)
         if reached < stop:
             self._ended_early(reached)
 
-    def _samples_from(self, start: int) -> Iterator[tuple[int, NDArray[Any], float | None]]:
-        """(frame index, samples, scale) from ``start`` on; the first piece begins exactly there.
+    def _frames_from(self, start: int) -> Iterator[tuple[int, Any]]:
+        """(index of its first sample, decoded frame) from the frame holding ``start`` on.
 
         Seeks when timestamps are sample-exact and ``start`` lies beyond the pre-roll; decodes
         from 0 and drops otherwise, or when the demuxer lands after the pre-roll's start."""
@@ -545,15 +610,14 @@ class AudioReader:
 
     def _pieces(
         self, decode: _Pass, start: int, position: int, frames: Iterator[Any] | None = None
-    ) -> Iterator[tuple[int, NDArray[Any], float | None]]:
+    ) -> Iterator[tuple[int, Any]]:
         """Frames of ``decode`` (or ``frames`` taken from it), the first at ``position``, with
-        the part before ``start`` dropped."""
+        the output index of their first sample, from the first that ends after ``start``."""
         try:
             for frame in decode.frames() if frames is None else frames:
-                samples, scale = _frame_planes(frame, self._channels)
-                end = position + samples.shape[0]
+                end = position + int(frame.samples)
                 if end > start:
-                    yield max(position, start), samples[max(0, start - position) :], scale
+                    yield position, frame
                 position = end
         finally:
             decode.close()
