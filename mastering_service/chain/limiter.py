@@ -148,14 +148,27 @@ class TruePeakLimiter:
         assert peaks is not None  # asked for with frame_floor
         self._add_gains(peaks)
         gains, self._gains = self._gains[:n], self._gains[n:]
-        delayed = np.concatenate([self._delay, x])
-        self._delay = delayed[n:].copy()
+        y = self._delayed(x)
         lowest = float(gains.min())
         self.last_reduction_db = -20.0 * math.log10(lowest) if lowest > 0.0 else math.inf
         if lowest == 1.0:
-            return delayed[:n]
-        y = delayed[:n] * gains[:, None]
+            return y
+        y *= gains[:, None]
         return np.clip(y, -self._output_limit, self._output_limit, out=y)
+
+    def _delayed(self, x: FloatArray) -> FloatArray:
+        """``x`` delayed by ``latency_frames`` (a new array): the held frames, then the start of
+        ``x``, whose end is held for the next block."""
+        n, held = x.shape[0], self._delay.shape[0]
+        out = np.empty_like(x)
+        if n >= held:
+            out[:held] = self._delay
+            out[held:] = x[: n - held]
+            self._delay = x[n - held :].copy()
+        else:
+            out[:] = self._delay[:n]
+            self._delay = np.concatenate([self._delay[n:], x])
+        return out
 
     def _add_gains(self, peaks: FloatArray) -> None:
         """Append the per-frame gains that the groups completed by these peaks make known."""
