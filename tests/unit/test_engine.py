@@ -282,19 +282,25 @@ def test_more_than_two_channels_is_unsupported_audio(tmp_path: Path) -> None:
         open_render(path.read_bytes(), quiet_plan(), RenderOptions())
 
 
+def _metered(sent: list[bytes]) -> tuple[np.ndarray, LoudnessMeter]:
+    """The stereo s16 chunks ``sent`` decoded, and an independent meter fed with them."""
+    values = decode_pcm(b"".join(sent), "s16", 2)
+    meter = LoudnessMeter(RATE, 2)
+    meter.feed(values)
+    return values, meter
+
+
 def test_summary_measures_exactly_what_was_sent(ten_seconds: Path) -> None:
     plan = quiet_plan()
     stream = open_render(ten_seconds, plan, RenderOptions(encoding="s16", chunk_frames=3000))
-    sent = []
+    sent: list[bytes] = []
     for chunk in stream:
         sent.append(chunk.pcm)
         if len(sent) == 50:
             break  # a cancelled stream: stop at any chunk
     summary = stream.summary()
     stream.close()
-    values = decode_pcm(b"".join(sent), "s16", 2)
-    meter = LoudnessMeter(RATE, 2)
-    meter.feed(values)
+    values, meter = _metered(sent)
     assert summary.frames_sent == values.shape[0] == 150_000
     assert summary.output_lufs == pytest.approx(meter.integrated_lufs(), abs=1e-9)
     assert summary.output_true_peak_dbtp == pytest.approx(meter.true_peak_dbtp(), abs=1e-9)
@@ -414,9 +420,7 @@ def test_a_batch_counts_as_sent_when_it_is_handed_out(ten_seconds: Path) -> None
             break  # a cancelled stream: stop after any step
     summary = stream.summary()
     stream.close()
-    values = decode_pcm(b"".join(sent), "s16", 2)
-    meter = LoudnessMeter(RATE, 2)
-    meter.feed(values)
+    values, meter = _metered(sent)
     assert summary.frames_sent == values.shape[0] == 3000 * len(sent)
     assert summary.output_lufs == pytest.approx(meter.integrated_lufs(), abs=1e-9)
 
