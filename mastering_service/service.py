@@ -2,11 +2,11 @@
 
 A stream holds one of ``MASTERING_MAX_STREAMS`` slots from validation to its last chunk. The
 fingerprint is fetched under an explicit deadline; without one in time the plan comes from the
-service's own quick analysis (the hybrid fallback). Rendering runs on a thread pool, one chunk
-ahead of the network and at most one chunk per CPU at a time, so the event loop (and with it
-the health service) never blocks; streams already playing yield to those still starting
-(``pacing``); a stream that is cancelled stops after the chunk in hand and frees its decoder and
-stages.
+service's own quick analysis (the hybrid fallback). Rendering runs on a thread pool, one
+processing step (its chunks in one hand-off) ahead of the network and at most one step per CPU
+at a time, so the event loop (and with it the health service) never blocks; streams already
+playing yield to those still starting (``pacing``); a stream that is cancelled stops after the
+step in hand and frees its decoder and stages.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ class MasteringService:
         self.pacing = Pacing()
         #: Chunks rendered since start-up; the cancellation tests watch it stop growing.
         self.chunks_rendered = 0
-        #: Chunk renders running at once, one per CPU: numpy's share of the work overlaps across
+        #: Steps rendering at once, one per CPU: numpy's share of the work overlaps across
         #: them, where sixteen streams' threads contending for the interpreter lock rendered a
         #: third less in all (16 concurrent streams on 2 cores: 5.8x real time each, 9.2x bound).
         self.render_slots = usable_cpus()
