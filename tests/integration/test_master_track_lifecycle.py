@@ -5,7 +5,6 @@ the process exits 0 (SPEC sections 3 and 8)."""
 
 from __future__ import annotations
 
-import math
 import signal
 import time
 from collections.abc import AsyncGenerator, Iterator
@@ -18,7 +17,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
-from shared.proto.mastering.v1 import mastering_pb2 as pb
+from mastering_service.engine import QUANTUM_FRAMES
 from shared.proto.mastering.v1 import mastering_pb2_grpc as pb_grpc
 from tests.integration.fingerprint_harness import wait_until
 from tests.integration.mastering_harness import by_path, split_stream, write_track
@@ -29,8 +28,9 @@ LONG_TRACK_S = 30.0
 SMALL_CHUNK_FRAMES = 1024
 MAX_STREAMS = 2
 CALL_TIMEOUT_S = 120.0
-#: A stream that is abandoned may still finish the chunk in hand and the one rendered ahead.
-CHUNKS_AFTER_STOP = 2
+#: A stream that is abandoned may still finish the processing step in hand and the one rendered
+#: ahead: each step's chunks hold at most a step of frames plus the part of a chunk it finishes.
+FRAMES_AFTER_STOP = 2 * (QUANTUM_FRAMES + SMALL_CHUNK_FRAMES)
 #: How long the render counter is watched after a stream ends; a bound, not a speed claim.
 WATCH_S = 1.0
 
@@ -43,17 +43,17 @@ def read(call: Any, count: int) -> list[str]:
 class Abandonment:
     """When the server itself saw the stream abandoned, and how much it had rendered then."""
 
-    chunks_rendered: list[int] = field(default_factory=list)
+    frames_rendered: list[int] = field(default_factory=list)
 
     def wait(self) -> int:
-        wait_until(lambda: bool(self.chunks_rendered), "the server to see the stream abandoned")
-        (at_abandonment,) = self.chunks_rendered
+        wait_until(lambda: bool(self.frames_rendered), "the server to see the stream abandoned")
+        (at_abandonment,) = self.frames_rendered
         return at_abandonment
 
 
 @pytest.fixture
 def abandonment(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Abandonment:
-    """Records ``chunks_rendered`` at the moment the servicer closes the service's event stream
+    """Records ``frames_rendered`` at the moment the servicer closes the service's event stream
     early (the caller cancelled, or its deadline expired): the explicit signal the stop is
     measured from, instead of guessing when rendering has come to rest."""
     service = stack.mastering.service
@@ -69,7 +69,7 @@ def abandonment(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Abandonment:
                 finished = True
             finally:
                 if not finished:
-                    record.chunks_rendered.append(service.chunks_rendered)
+                    record.frames_rendered.append(service.frames_rendered)
 
     monkeypatch.setattr(service, "master", watched)
     return record
@@ -90,23 +90,19 @@ def stub(stack: Stack) -> Any:
     return stack.mastering_stub(slow_reader=True)
 
 
-def total_chunks(header: pb.StreamHeader, chunk_frames: int) -> int:
-    return math.ceil(header.total_frames / chunk_frames)
-
-
 def assert_stopped(service: Any, since: int) -> None:
     """The stream's slot is free and rendering stays stopped."""
     wait_until(lambda: service.active_streams == 0, "the stream's slot to be freed")
-    stopped_at = service.chunks_rendered
-    assert stopped_at - since <= CHUNKS_AFTER_STOP
+    stopped_at = service.frames_rendered
+    assert stopped_at - since <= FRAMES_AFTER_STOP
     time.sleep(WATCH_S)
-    assert service.chunks_rendered == stopped_at
+    assert service.frames_rendered == stopped_at
 
 
 def test_cancel_mid_stream_stops_server_side_work(
         stack: Stack, stub: Any, abandonment: Abandonment) -> None:
     service = stack.mastering.service
-    before = service.chunks_rendered
+    before = service.frames_rendered
     call = stub.MasterTrack(by_path("long.wav", chunk_frames=SMALL_CHUNK_FRAMES),
                             timeout=CALL_TIMEOUT_S)
     header = next(call).header
@@ -114,14 +110,14 @@ def test_cancel_mid_stream_stops_server_side_work(
     assert service.active_streams == 1
     call.cancel()
     assert_stopped(service, since=abandonment.wait())
-    assert service.chunks_rendered - before < total_chunks(header, SMALL_CHUNK_FRAMES)
+    assert service.frames_rendered - before < header.total_frames
     assert call.code() == grpc.StatusCode.CANCELLED
 
 
 def test_expired_deadline_mid_stream_stops_server_side_work(
         stack: Stack, stub: Any, abandonment: Abandonment) -> None:
     service = stack.mastering.service
-    before = service.chunks_rendered
+    before = service.frames_rendered
     deadline_s = 8.0
     call = stub.MasterTrack(by_path("long.wav", chunk_frames=SMALL_CHUNK_FRAMES),
                             timeout=deadline_s)
@@ -130,7 +126,7 @@ def test_expired_deadline_mid_stream_stops_server_side_work(
     # Stop reading: flow control holds the render, and the deadline expires with the stream in
     # flight.
     assert_stopped(service, since=abandonment.wait())
-    assert service.chunks_rendered - before < total_chunks(header, SMALL_CHUNK_FRAMES)
+    assert service.frames_rendered - before < header.total_frames
     with pytest.raises(grpc.RpcError) as failure:
         for _ in call:
             pass
