@@ -293,16 +293,16 @@ class RenderStream:
                 offset += take
                 have += take
                 if have == want:
-                    batch.append(self._hand_out(sequence, have, parts))
+                    batch.append(self._pcm_chunk(sequence, have, parts))
                     sequence += 1
                     parts, have = [], 0
                     want = self.options.chunk_frames
             if batch:
                 yield batch
         if have:
-            yield [self._hand_out(sequence, have, parts)]
+            yield [self._pcm_chunk(sequence, have, parts)]
 
-    def _hand_out(self, sequence: int, frames: int, parts: list[bytes]) -> EncodedChunk:
+    def _pcm_chunk(self, sequence: int, frames: int, parts: list[bytes]) -> EncodedChunk:
         """One PCM chunk: the WAV header before the first, the RIFF pad byte after the last."""
         pcm = b"".join(parts)
         if sequence == 0:
@@ -325,7 +325,7 @@ class RenderStream:
             frames += block.shape[0]
             self._meter.feed(writer.decoded)
             if data:
-                yield [self._hand_out_encoded(sequence, frames, data)]
+                yield [self._encoded_chunk(sequence, frames, data)]
                 sequence += 1
                 frames = 0
             if self._writer is None:
@@ -333,9 +333,9 @@ class RenderStream:
         data = writer.finish()
         self._meter.feed(writer.decoded)
         if data or frames:
-            yield [self._hand_out_encoded(sequence, frames, data)]
+            yield [self._encoded_chunk(sequence, frames, data)]
 
-    def _hand_out_encoded(self, sequence: int, frames: int, data: bytes) -> EncodedChunk:
+    def _encoded_chunk(self, sequence: int, frames: int, data: bytes) -> EncodedChunk:
         chunk = EncodedChunk(sequence, self._frames_made, frames, data)
         self._frames_made += frames
         self._frames_metered = self._frames_made  # the writer's decode is metered as made
