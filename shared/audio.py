@@ -269,7 +269,8 @@ class _SampleQueue:
             self._fifo = av.AudioFifo()
             self._fifo.write(frame)
         if skip:
-            self._drop(skip)
+            # Only the first frame is cut (the part before a seek): nothing is carried yet.
+            self._fifo.read(skip)
 
     def take(self, frames: int) -> AudioBlock:
         """The next ``frames`` samples (at most ``frames`` are queued) as a float64 block."""
@@ -295,13 +296,6 @@ class _SampleQueue:
             block = _as_float_block(frame, self._channels)
             self._carried.append(block)
             self._carried_frames += block.shape[0]
-
-    def _drop(self, frames: int) -> None:
-        """Discard the first ``frames`` queued samples (the part of a frame before a seek)."""
-        if self._carried:
-            self.take(frames)
-        else:
-            self._fifo.read(frames)
 
 
 class _Pass:

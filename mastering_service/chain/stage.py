@@ -55,13 +55,12 @@ class SosFilter:
     def __init__(self, sos: NDArray[np.float64], channels: int) -> None:
         self.channels = check_channels(channels)
         self.latency_frames = 0
-        self._sos = np.asarray(sos, dtype=np.float64).reshape(-1, 6)
-        self._filter = SectionFilter(self._sos, channels)
+        self._filter = SectionFilter(sos, channels)
 
     @property
     def sos(self) -> NDArray[np.float64]:
         """The sections, ``(n_sections, 6)`` in ``sosfilt`` layout (none: a passthrough)."""
-        return self._sos.copy()
+        return self._filter.sos.copy()
 
     @classmethod
     def cascade(cls, *filters: SosFilter) -> SosFilter:

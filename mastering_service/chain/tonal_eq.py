@@ -103,13 +103,13 @@ class TonalEQ(SosFilter):
 
     @property
     def is_neutral(self) -> bool:
-        return self._sos.shape[0] == 0
+        return self._filter.sos.shape[0] == 0
 
     def response_db(self, freqs_hz: ArrayLike) -> NDArray[np.float64]:
         """Magnitude response in dB at ``freqs_hz`` (0…Nyquist), same shape as the input."""
         freqs = np.asarray(freqs_hz, dtype=np.float64)
         if self.is_neutral or freqs.size == 0:
             return np.zeros(freqs.shape)
-        _, h = signal.freqz_sos(self._sos, worN=freqs.ravel(), fs=self.sample_rate)
+        _, h = signal.freqz_sos(self._filter.sos, worN=freqs.ravel(), fs=self.sample_rate)
         magnitude = np.maximum(np.abs(h), np.finfo(np.float64).tiny)
         return np.asarray(20.0 * np.log10(magnitude), dtype=np.float64).reshape(freqs.shape)
