@@ -37,6 +37,9 @@ TRUE_PEAK_BAND = 0.42
 _BLAS_SINGLE_THREAD_MNK = 1 << 18
 #: Rows per true-peak product: 160 · 48 · 32 < 2¹⁸.
 _GEMM_ROWS = 160
+#: The interpolation products run in single precision: twice the arithmetic per instruction, and
+#: an error below 1e-6 of full scale (under 1e-5 dB), four orders under the true-peak tolerance.
+_GEMM_DTYPE = np.float32
 
 
 def _interpolation_matrix(factor: int, half_taps: int, band: float) -> FloatArray:
@@ -110,7 +113,7 @@ class TruePeakDetector:
         self._gain_bound = 1.0
         if factor > 1:
             matrix = _interpolation_matrix(factor, TRUE_PEAK_HALF_TAPS, TRUE_PEAK_BAND)
-            self._matrix = self._toeplitz(matrix)
+            self._matrix = self._toeplitz(matrix).astype(_GEMM_DTYPE)
             # Largest possible |output| per unit input peak: the bound used to skip quiet rows.
             self._gain_bound = float(np.abs(matrix).sum(axis=0).max())
         self.reset()
@@ -263,11 +266,11 @@ class TruePeakDetector:
         )
         count = rows if isinstance(rows, int) else rows.size
         chosen = windows[:, :count] if isinstance(rows, int) else windows[:, rows]
-        peaks = np.empty((channels, count, row))
+        peaks = np.empty((channels, count, row), dtype=_GEMM_DTYPE)
         pairs, columns = self._pairs, self._matrix.shape[1] // row
         # Every product has the same shape (_GEMM_ROWS rows, the tail padded): BLAS picks its
         # kernel by shape, and one kernel means one summation order for every output.
-        work = np.zeros((_GEMM_ROWS, 2 * row))
+        work = np.zeros((_GEMM_ROWS, 2 * row), dtype=_GEMM_DTYPE)
         for c in range(channels):
             for start in range(0, count, _GEMM_ROWS):
                 stop = min(start + _GEMM_ROWS, count)

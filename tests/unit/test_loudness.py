@@ -222,7 +222,8 @@ def test_true_peak_detector_matches_its_definition(factor: int) -> None:
     expected = [
         np.abs(taps.T @ padded[m : m + 2 * d + 1][::-1]).max() for m in range(x.shape[0] + d)
     ]
-    np.testing.assert_allclose(got, expected, rtol=0.0, atol=1e-12)
+    # The detector's products run in single precision: within 1e-6 of full scale (< 1e-5 dB).
+    np.testing.assert_allclose(got, expected, rtol=0.0, atol=1e-6)
 
 
 def test_true_peak_detector_without_oversampling_is_the_sample_peak() -> None:
