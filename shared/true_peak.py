@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.blocks import FloatArray, as_block, channel_abs_max, check_sample_rate, columnwise
+from shared.blocks import FloatArray, as_block, channel_abs_max, check_sample_rate
 
 #: Oversampling factor. BS.1770-4 Annex 2 asks for at least 4× at 48 kHz. The under-read of a sine
 #: at frequency f sampled on a 4× grid is at most 1 − cos(π f / (4 fs)): it depends only on f / fs,
@@ -252,9 +252,10 @@ class TruePeakDetector:
                 np.maximum(frame_peaks, every_row.ravel()[first:end], out=frame_peaks)
         return best, sample_peak, frame_peaks
 
-    def _row_peaks(self, buffer: FloatArray, rows: NDArray[np.intp] | int) -> FloatArray:
-        """Largest interpolated |value| of each frame of the given rows, ``(rows, R)``: either
-        the first ``rows`` rows, or the rows listed."""
+    def _row_peaks(self, buffer: FloatArray, rows: NDArray[np.intp] | int
+                   ) -> NDArray[np.float32]:
+        """Largest interpolated |value| of each frame of the given rows, ``(rows, R)``, in the
+        products' precision: either the first ``rows`` rows, or the rows listed."""
         row, channels = self._row, self.channels
         channel_stride, frame_stride = buffer.strides
         # Window r = buffer rows r and r + 1: everything the outputs of row r read.
@@ -286,7 +287,8 @@ class TruePeakDetector:
                     best[:] = 0.0
                 for pair in range(pairs):
                     np.maximum(best, phases[:, pair] + phases[:, pairs + pair], out=best)
-        return columnwise(np.maximum, peaks.reshape(channels, count * row).T).reshape(count, row)
+        # Channel-major, so the largest over channels is a reduction over the leading axis.
+        return np.asarray(peaks.max(axis=0), dtype=_GEMM_DTYPE)
 
 
 class Interpolator:
