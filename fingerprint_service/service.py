@@ -1,11 +1,12 @@
 """The fingerprint lookup: cache tiers, single flight and bounded worker processes.
 
-Order (SPEC section 7): DATABASE (path table: a stat plus one indexed read; else the content
-hash) → ``.25d`` SIDECAR (back-fills the database) → COMPUTED in a worker process (``workers``)
-and written back. Identical concurrent requests share one computation, keyed by content hash; a
-computation is shielded from its callers, so it finishes and is cached even when every caller
-cancels or times out. At most ``FINGERPRINT_QUEUE_LIMIT`` computations run or wait; beyond that
-new ones get RESOURCE_EXHAUSTED. No protobuf here: the servicer translates.
+Order (SPEC section 7): DATABASE (path table: a stat plus one indexed read, or ``recent``'s
+memory of its answers; else the content hash) → ``.25d`` SIDECAR (back-fills the database) →
+COMPUTED in a worker process (``workers``) and written back. Identical concurrent requests share
+one computation, keyed by content hash; a computation is shielded from its callers, so it
+finishes and is cached even when every caller cancels or times out. At most
+``FINGERPRINT_QUEUE_LIMIT`` computations run or wait; beyond that new ones get
+RESOURCE_EXHAUSTED. No protobuf here: the servicer translates.
 
 The library (SPEC section 11): one scan at a time (a second one gets RESOURCE_EXHAUSTED) runs on
 the same worker pool, at most one file per worker in flight and the next submitted only when one
@@ -36,6 +37,7 @@ from fingerprint_service.library.scan import (
     scan_library,
 )
 from fingerprint_service.library.tags import Tags
+from fingerprint_service.recent import PathKey, RecentLookups
 from fingerprint_service.sidecar import read_sidecar, write_sidecar
 from fingerprint_service.store import FingerprintStore
 from fingerprint_service.workers import compute, warm_up
@@ -86,6 +88,7 @@ class FingerprintService:
         self._pool_factory = pool_factory or (lambda: make_worker_pool(config.fingerprint_workers))
         self._pool = self._pool_factory()
         self._inflight: dict[str, asyncio.Task[FingerprintResult]] = {}
+        self._recent: RecentLookups[FingerprintResult] = RecentLookups()
         #: Computations started since start-up (tests and metrics read it).
         self.computations = 0
         self.catalog = Catalog(store)
@@ -143,13 +146,21 @@ class FingerprintService:
         return track, (None if force_recompute else self._cached(track))
 
     def _cached(self, track: LocalTrack) -> FingerprintResult | None:
-        """DATABASE by path (no hashing), then a valid sidecar (which back-fills the DB)."""
+        """DATABASE by path (no hashing; a recent answer from memory), then a valid sidecar
+        (which back-fills the DB)."""
         if track.relative_path is None or track.mtime_ns is None:
             return None
-        stored = self._store.lookup_path(track.relative_path, track.size, track.mtime_ns)
+        key: PathKey = (track.relative_path, track.size, track.mtime_ns)
+        recent = self._recent.get(key)
+        if recent is not None:
+            return recent
+        stored = self._store.lookup_path(*key)
         if stored is not None:
-            return FingerprintResult(stored.fingerprint, stored.info, FingerprintSource.DATABASE,
-                                     stored.compute_ms, stored.algorithm_version)
+            result = FingerprintResult(stored.fingerprint, stored.info,
+                                       FingerprintSource.DATABASE, stored.compute_ms,
+                                       stored.algorithm_version)
+            self._recent.put(key, result)
+            return result
         assert isinstance(track.source, Path)
         sidecar = read_sidecar(track.source, track.size, track.mtime_ns, ALGORITHM_VERSION)
         if sidecar is None:
@@ -196,11 +207,14 @@ class FingerprintService:
             self._pool = self._pool_factory()
             raise WorkerLost(f"the worker computing {track.describe()} died (out of memory?); "
                              "retry") from None
-        path = None
+        path: PathKey | None = None
         if track.relative_path is not None and track.mtime_ns is not None:
             path = (track.relative_path, track.size, track.mtime_ns)
         await asyncio.to_thread(self._store.save, fingerprint, info, compute_ms=compute_ms,
                                 path=path)
+        if path is not None:
+            # A forced recomputation rewrites the row a recent answer may have come from.
+            self._recent.forget(path)
         if self._config.fingerprint_write_sidecars and isinstance(track.source, Path):
             assert track.mtime_ns is not None
             await asyncio.to_thread(write_sidecar, track.source, fingerprint, info, track.size,
