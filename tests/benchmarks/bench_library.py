@@ -26,6 +26,9 @@ from tests.conftest import corpus_tracks
 
 ROOT = Path(__file__).resolve().parents[2]
 RESCAN_FILES = 10_000
+#: Scan goal: tracks of 4-min music per second on 2 cores (issue 14).
+SCAN_TARGET_TRACKS_PER_S = 2.5
+FOUR_MINUTES_S = 240.0
 QUERIES = 200
 
 
@@ -53,9 +56,15 @@ def _scan_corpus() -> list[dict[str, Any]]:
                               env=env, capture_output=True, text=True, check=True, cwd=ROOT)
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     elapsed_s = float(summary["elapsed_s"])
-    rate = len(tracks) / elapsed_s
+    # The goal is in tracks of 4-min music; the corpus' tracks are shorter on average, so its
+    # rate is scaled by duration.
+    four_minute_rate = duration_s / FOUR_MINUTES_S / elapsed_s
+    mean_min = duration_s / len(tracks) / 60.0
     return [
-        _row("library scan, corpus, 2 workers", rate, "tracks/s", "≥ 2.5", rate >= 2.5),
+        _row(f"library scan, corpus ({len(tracks)} tracks, mean {mean_min:.1f} min), 2 workers",
+             len(tracks) / elapsed_s, "tracks/s"),
+        _row("library scan, 2 workers, in 4-min tracks", four_minute_rate, "tracks/s",
+             f"≥ {SCAN_TARGET_TRACKS_PER_S:g}", four_minute_rate >= SCAN_TARGET_TRACKS_PER_S),
         _row("library scan, corpus, 2 workers", duration_s / elapsed_s, "× real time"),
     ]
 
