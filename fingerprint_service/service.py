@@ -39,7 +39,7 @@ from fingerprint_service.library.scan import (
 from fingerprint_service.library.tags import Tags
 from fingerprint_service.recent import PathKey, RecentLookups
 from fingerprint_service.sidecar import read_sidecar, write_sidecar
-from fingerprint_service.store import FingerprintStore
+from fingerprint_service.store import FingerprintStore, StoredFingerprint
 from fingerprint_service.workers import compute, warm_up
 from shared.config import Config
 from shared.errors import (
@@ -65,6 +65,11 @@ class FingerprintResult:
     source: FingerprintSource
     compute_ms: float
     algorithm_version: int = ALGORITHM_VERSION
+
+    @classmethod
+    def from_database(cls, stored: StoredFingerprint) -> FingerprintResult:
+        return cls(stored.fingerprint, stored.info, FingerprintSource.DATABASE,
+                   stored.compute_ms, stored.algorithm_version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +125,7 @@ class FingerprintService:
             stored = await asyncio.to_thread(self._store.lookup_hash, content_sha256)
             if stored is not None:
                 await asyncio.to_thread(self._remember_path, track, content_sha256)
-                return FingerprintResult(stored.fingerprint, stored.info,
-                                         FingerprintSource.DATABASE, stored.compute_ms,
-                                         stored.algorithm_version)
+                return FingerprintResult.from_database(stored)
         if cached_only:
             raise NotCached(f"no cached fingerprint for {track.describe()}")
         return await self._computed(track, content_sha256, force=force_recompute)
@@ -134,8 +137,7 @@ class FingerprintService:
         stored = await asyncio.to_thread(self._store.lookup_hash, digest)
         if stored is None:
             raise NotCached(f"no cached fingerprint for content {digest}")
-        return FingerprintResult(stored.fingerprint, stored.info, FingerprintSource.DATABASE,
-                                 stored.compute_ms, stored.algorithm_version)
+        return FingerprintResult.from_database(stored)
 
     def _resolve(self, query: TrackQuery, force_recompute: bool
                  ) -> tuple[LocalTrack, FingerprintResult | None]:
@@ -156,9 +158,7 @@ class FingerprintService:
             return recent
         stored = self._store.lookup_path(*key)
         if stored is not None:
-            result = FingerprintResult(stored.fingerprint, stored.info,
-                                       FingerprintSource.DATABASE, stored.compute_ms,
-                                       stored.algorithm_version)
+            result = FingerprintResult.from_database(stored)
             self._recent.put(key, result)
             return result
         assert isinstance(track.source, Path)
