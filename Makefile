@@ -17,7 +17,7 @@ help:
 	@echo "make proto      regenerate the committed gRPC stubs under shared/proto"
 	@echo "make lint       ruff and mypy"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml shared/_kernels.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev,postgres]"

@@ -1,42 +1,38 @@
-"""Second-order sections over every channel of a stream, state carried, two channels per pass.
+"""Second-order sections over every channel of a stream, state carried.
 
-The chain's high-pass and tonal EQ and the loudness meter's K-weighting are all cascades of
-biquads run by ``scipy.signal.sosfilt``. Its cost per sample is the latency of the recursion
-(each output needs the previous one), not its arithmetic: two sections cost what one does, and
-each channel is a pass of its own. With real coefficients the real and imaginary parts of a
-complex signal never mix, so channels 2k and 2k + 1 go through one pass as ``x[2k] + i·x[2k+1]``
-and each complex sample pays that latency once for two channels (measured on 4 min of 44.1 kHz
-stereo in 32 768-frame blocks: 0.098 s against 0.148 s as two real passes). Each part gets the
-very products and sums of its real pass, and every output is the same arithmetic whatever the
-block sizes.
+The chain's high-pass and tonal EQ, the expander's detector and the loudness meter's K-weighting
+are all cascades of biquads. Each output needs the one before it, so the recursion has no numpy
+form; ``shared._kernels.sos_filter`` runs it in C with the layout and the arithmetic of
+``scipy.signal.sosfilt`` (transposed direct form II, bit-identical outputs), every channel and
+section of a frame in one loop. Measured on 4 min of 44.1 kHz stereo through the two K-weighting
+sections in 32 768-frame blocks: 0.088 s, against 0.35 s for ``sosfilt`` over the same blocks.
+Every output is the same arithmetic whatever the block sizes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import signal
 
+from shared._kernels import sos_filter
 from shared.blocks import FloatArray
-
-ComplexArray = NDArray[np.complex128]
 
 
 class SectionFilter:
     """``sos`` (``(n_sections, 6)``, sosfilt layout) over ``channels`` channels, state kept.
 
     ``process`` takes and returns ``(frames, channels)`` blocks; ``process_planar`` takes
-    channel-major ``(channels, frames)`` arrays and returns one 1-D array (a view) per channel.
-    An odd channel count runs its last channel paired with silence.
+    channel-major ``(channels, frames)`` arrays and returns one 1-D array per channel.
     """
 
     def __init__(self, sos: NDArray[np.float64], channels: int) -> None:
         if channels < 1:
             raise ValueError(f"channels must be at least 1, got {channels}")
         self.channels = channels
-        self.sos = np.asarray(sos, dtype=np.float64).reshape(-1, 6)
-        self._pairs = (channels + 1) // 2
-        self._zi: ComplexArray = np.zeros((self.sos.shape[0], self._pairs, 2), dtype=np.complex128)
+        self.sos = np.array(sos, dtype=np.float64).reshape(-1, 6)
+        if not np.all(self.sos[:, 3] == 1.0):
+            raise ValueError("every section must be normalised (a0 = 1), as sosfilt needs")
+        self._zi = np.zeros((self.sos.shape[0], channels, 2))
 
     def copy(self) -> SectionFilter:
         """An independent filter in the same state (to flush a tail without disturbing this)."""
@@ -46,32 +42,19 @@ class SectionFilter:
 
     def process(self, block: FloatArray) -> FloatArray:
         """``(frames, channels)`` → ``(frames, channels)``, a new array."""
-        frames = block.shape[0]
-        if self.sos.shape[0] == 0 or frames == 0:
-            return np.array(block, dtype=np.float64)
-        if self.channels % 2:
-            even = np.zeros((frames, self.channels + 1))
-            even[:, : self.channels] = block
-        else:
-            even = np.ascontiguousarray(block, dtype=np.float64)
-        # (frames, 2·pairs) float64 is (frames, pairs) complex128 in place: no copy.
-        packed = even.view(np.complex128).T
-        out = self._run(packed).T
-        return np.ascontiguousarray(out).view(np.float64)[:, : self.channels]
+        x = np.asarray(block, dtype=np.float64)
+        if self.sos.shape[0] == 0 or x.shape[0] == 0:
+            return np.array(x, dtype=np.float64)
+        out = np.empty(x.shape)
+        sos_filter(self.sos, self._zi, x, out)
+        return out
 
     def process_planar(self, planar: FloatArray) -> list[FloatArray]:
         """``(channels, frames)`` → one filtered 1-D array per channel."""
-        frames = planar.shape[1]
-        if self.sos.shape[0] == 0 or frames == 0:
-            return [np.array(row, dtype=np.float64) for row in planar]
-        packed = np.zeros((self._pairs, frames), dtype=np.complex128)
-        packed.real = planar[0::2]
-        packed.imag[: self.channels // 2] = planar[1::2]
-        out = self._run(packed)
-        rows = [part for pair in out for part in (pair.real, pair.imag)]
-        return rows[: self.channels]
-
-    def _run(self, packed: ComplexArray) -> ComplexArray:
-        """``(pairs, frames)`` complex → filtered, state carried."""
-        out, self._zi = signal.sosfilt(self.sos, packed, axis=-1, zi=self._zi)
-        return np.asarray(out, dtype=np.complex128)
+        x = np.asarray(planar, dtype=np.float64)
+        if self.sos.shape[0] == 0 or x.shape[1] == 0:
+            return [np.array(row, dtype=np.float64) for row in x]
+        out = np.empty(x.shape)
+        # The kernel takes (frames, channels) with any strides: the transposed views.
+        sos_filter(self.sos, self._zi, x.T, out.T)
+        return list(out)

@@ -7,9 +7,11 @@ behind it.
 - ``Interpolator``: band-limited interpolation by an integer factor with the same polyphase
   filters; the loudness meter K-weights its output below 40 kHz.
 
-Both are matrix products of a small polyphase interpolation matrix (a least-squares
-fractional delay per phase), cut so that every output is the same arithmetic whatever the
-block sizes.
+Both run a small polyphase interpolation matrix (a least-squares fractional delay per phase).
+The detector's products, absolute values and maxima are one compiled loop
+(``shared._kernels.true_peak_rows``, single precision: an error below 1e-6 of full scale, under
+1e-5 dB, four orders inside the true-peak tolerance), the interpolator's a matrix product; both
+are cut so that every output is the same arithmetic whatever the block sizes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from shared._kernels import true_peak_rows
 from shared.blocks import FloatArray, as_block, channel_abs_max, check_sample_rate
 
 #: Oversampling factor. BS.1770-4 Annex 2 asks for at least 4× at 48 kHz. The under-read of a sine
@@ -35,14 +38,6 @@ TRUE_PEAK_BAND = 0.42
 #: OpenBLAS splits a product over threads from M·N·K = 2¹⁸ on; its thread pool oversubscribes a
 #: host that already runs one stream per core. The interpolator's products stay below that.
 _BLAS_SINGLE_THREAD_MNK = 1 << 18
-#: Rows per true-peak product: enough that numpy's per-call cost (a dozen calls per product)
-#: stops mattering (measured on a fingerprint's detector: 160 rows 0.22–0.27 s, 640 rows 0.19 s).
-#: 640 · 48 · 32 is above the threading threshold, so these products count on the one BLAS
-#: thread every entry point sets (``shared.process``).
-_GEMM_ROWS = 640
-#: The interpolation products run in single precision: twice the arithmetic per instruction, and
-#: an error below 1e-6 of full scale (under 1e-5 dB), four orders under the true-peak tolerance.
-_GEMM_DTYPE = np.float32
 
 
 def _interpolation_matrix(factor: int, half_taps: int, band: float) -> FloatArray:
@@ -92,11 +87,9 @@ class TruePeakDetector:
     ``delay_frames`` outputs describe the interval just before the start (an abrupt onset rings
     there too); ``flush`` returns the last ``delay_frames`` values.
 
-    Outputs are computed in rows of R = 2·delay_frames frames aligned to the start of the stream,
-    each row with the same small matrix product (a Toeplitz form of the polyphase FIR), so
-    every output is the same arithmetic whatever the block sizes: any split of the input gives a
-    bit-identical concatenated output. Phases p and factor − p are evaluated as their half-sum A
-    and half-difference B, because max(|A + B|, |A − B|) = |A| + |B|.
+    Outputs are computed in rows of R = 2·delay_frames frames aligned to the start of the stream
+    (the unit in which quiet stretches are skipped), each output with the same arithmetic
+    whatever the block sizes: any split of the input gives a bit-identical concatenated output.
     """
 
     def __init__(self, sample_rate: int, channels: int, *, factor: int = TRUE_PEAK_FACTOR) -> None:
@@ -110,33 +103,16 @@ class TruePeakDetector:
         self.factor = factor
         self.delay_frames = TRUE_PEAK_HALF_TAPS if factor > 1 else 0
         self._row = max(1, 2 * self.delay_frames)
-        self._pairs = (factor - 1) // 2
-        self._has_middle = factor > 1 and factor % 2 == 0
-        self._matrix = np.zeros((0, 0))
+        # Phases 1 … factor − 1 (phase 0 is the sample itself), each over its window oldest
+        # first: output j of a row reads extended inputs j … j + 2D, and tap k weighs x[m − k].
+        self._taps = np.zeros((0, 1), dtype=np.float32)
         self._gain_bound = 1.0
         if factor > 1:
             matrix = _interpolation_matrix(factor, TRUE_PEAK_HALF_TAPS, TRUE_PEAK_BAND)
-            self._matrix = self._toeplitz(matrix).astype(_GEMM_DTYPE)
+            self._taps = np.ascontiguousarray(matrix[::-1, 1:].T, dtype=np.float32)
             # Largest possible |output| per unit input peak: the bound used to skip quiet rows.
             self._gain_bound = float(np.abs(matrix).sum(axis=0).max())
         self.reset()
-
-    def _toeplitz(self, matrix: FloatArray) -> FloatArray:
-        """Row matrix ``(2R, columns · R)``: the outputs of a row of R frames are (that row of the
-        extended input and the next one) @ it. Columns: [A of each phase pair, B of each pair,
-        middle phase], R each."""
-        factor, d, row = self.factor, self.delay_frames, self._row
-        pairs = range(1, self._pairs + 1)
-        columns = [0.5 * (matrix[:, p] + matrix[:, factor - p]) for p in pairs]
-        columns += [0.5 * (matrix[:, p] - matrix[:, factor - p]) for p in pairs]
-        if self._has_middle:
-            columns.append(matrix[:, factor // 2])
-        banded = np.zeros((2 * row, len(columns), row))
-        for j in range(row):
-            # Output j of a row reads extended inputs j … j + 2D (newest last): tap k → j + 2D − k.
-            for c, taps in enumerate(columns):
-                banded[j : j + 2 * d + 1, c, j] = taps[::-1]
-        return banded.reshape(2 * row, len(columns) * row)
 
     def reset(self) -> None:
         """Back to the state of a fresh detector (silence before the next block)."""
@@ -257,41 +233,13 @@ class TruePeakDetector:
 
     def _row_peaks(self, buffer: FloatArray, rows: NDArray[np.intp] | int
                    ) -> NDArray[np.float32]:
-        """Largest interpolated |value| of each frame of the given rows, ``(rows, R)``, in the
-        products' precision: either the first ``rows`` rows, or the rows listed."""
-        row, channels = self._row, self.channels
-        channel_stride, frame_stride = buffer.strides
-        # Window r = buffer rows r and r + 1: everything the outputs of row r read.
-        windows = np.lib.stride_tricks.as_strided(
-            buffer,
-            shape=(channels, buffer.shape[1] // row - 1, 2 * row),
-            strides=(channel_stride, row * frame_stride, frame_stride),
-            writeable=False,
-        )
-        count = rows if isinstance(rows, int) else rows.size
-        chosen = windows[:, :count] if isinstance(rows, int) else windows[:, rows]
-        peaks = np.empty((channels, count, row), dtype=_GEMM_DTYPE)
-        pairs, columns = self._pairs, self._matrix.shape[1] // row
-        # Every product has the same shape (_GEMM_ROWS rows, the tail padded): BLAS picks its
-        # kernel by shape, and one kernel means one summation order for every output.
-        work = np.zeros((_GEMM_ROWS, 2 * row), dtype=_GEMM_DTYPE)
-        for c in range(channels):
-            for start in range(0, count, _GEMM_ROWS):
-                stop = min(start + _GEMM_ROWS, count)
-                work[: stop - start] = chosen[c, start:stop]
-                values = (work @ self._matrix)[: stop - start]
-                np.abs(values, out=values)
-                phases = values.reshape(stop - start, columns, row)
-                # max(|A + B|, |A − B|) = |A| + |B| for each pair of mirrored phases.
-                best = peaks[c, start:stop]
-                if self._has_middle:
-                    best[:] = phases[:, 2 * pairs]
-                else:
-                    best[:] = 0.0
-                for pair in range(pairs):
-                    np.maximum(best, phases[:, pair] + phases[:, pairs + pair], out=best)
-        # Channel-major, so the largest over channels is a reduction over the leading axis.
-        return np.asarray(peaks.max(axis=0), dtype=_GEMM_DTYPE)
+        """Largest interpolated |value| of each frame of the given rows, ``(rows, R)``, in single
+        precision: either the first ``rows`` rows, or the rows listed. Row r reads buffer rows r
+        and r + 1."""
+        listed = np.arange(rows, dtype=np.int64) if isinstance(rows, int) else rows
+        peaks = np.empty((listed.size, self._row), dtype=np.float32)
+        true_peak_rows(buffer, listed.astype(np.int64, copy=False), self._taps, peaks)
+        return peaks
 
 
 class Interpolator:

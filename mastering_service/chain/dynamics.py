@@ -1,8 +1,9 @@
 """LWRP dynamics: upward transient expansion, a gentle compressor, or nothing.
 
 Every envelope here is a linear one-pole filter (or a cascade of them) run by
-``scipy.signal.lfilter`` with its state carried from block to block, so the detectors are
-vectorised and the output does not depend on the block size. Channels are linked: one gain,
+``scipy.signal.lfilter`` at the control rate, and the expander's K-weighting runs as sections
+(``shared.sections``) at the audio rate, all with their state carried from block to block, so
+the output does not depend on the block size. Channels are linked: one gain,
 computed from one detector for all channels, is applied to every channel, so the stereo image
 and mono compatibility are untouched.
 
@@ -24,6 +25,7 @@ from scipy import signal
 from mastering_service.chain.stage import Block, check_channels, check_finite
 from shared.blocks import GridBuffer, as_block, channel_mean, columnwise
 from shared.loudness import k_weighting_sos
+from shared.sections import SectionFilter
 
 #: Power floor of the detectors (−70 dB, the BS.1770 absolute gate): below it nothing is
 #: treated as a transient or as over threshold, and silence divides by a finite number.
@@ -139,10 +141,7 @@ class TransientExpander:
         # The boost as a power ratio: (ratio · dead-zone factor) ** strength, clipped to [1, cap].
         self._dead_zone_factor = 10.0 ** (-TRANSIENT_DEAD_ZONE_DB / 10.0)
         self._max_boost_power = 10.0 ** (self._strength * self.max_boost_db / 10.0)
-        # K-weighting as one 4th-order section: cheaper than two biquads, and accurate enough for
-        # a detector.
-        self._k_b, self._k_a = signal.sos2tf(k_weighting_sos(sample_rate))
-        self._k_zi = np.zeros(self._k_a.size - 1)
+        self._k_filter = SectionFilter(k_weighting_sos(sample_rate), 1)
         self._control = ControlRate(sample_rate)
         rate = self._control.rate_hz
         self._fast_b, self._fast_a = one_pole_cascade(FAST_TIME_CONSTANT_S, rate, FAST_ORDER)
@@ -164,8 +163,7 @@ class TransientExpander:
         x = as_block(block, self.channels)
         if self.is_neutral or x.shape[0] == 0:
             return x.copy()
-        mid = channel_mean(x)
-        weighted, self._k_zi = signal.lfilter(self._k_b, self._k_a, mid, zi=self._k_zi)
+        weighted = self._k_filter.process(channel_mean(x)[:, None])[:, 0]
         power = self._control.group_means(weighted * weighted)
         gains = self._group_gains(power) if power.size else power
         return np.asarray(x * self._control.frame_gains(gains, x.shape[0])[:, None])

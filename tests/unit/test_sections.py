@@ -1,4 +1,5 @@
-"""shared.sections: two channels per filter pass, and still exactly the filter of each channel."""
+"""shared.sections: the compiled cascade is exactly ``scipy.signal.sosfilt`` on every channel, and
+the kernel behind it refuses what it cannot run."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
+from shared._kernels import sos_filter
 from shared.loudness import k_weighting_sos
 from shared.sections import SectionFilter
 
@@ -24,11 +26,58 @@ def _noise(channels: int, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((FRAMES, channels))
 
 
-@pytest.mark.parametrize("channels", [1, 2, 3, 6])
-def test_each_channel_gets_exactly_its_own_real_pass(channels: int) -> None:
-    sos = k_weighting_sos(RATE)
+def _sections(count: int) -> np.ndarray:
+    """``count`` sections: the K-weighting pair, repeated as far as needed."""
+    return np.concatenate([k_weighting_sos(RATE)] * count)[:count]
+
+
+# The kernel holds 1–4 sections over 1–2 channels in registers and runs any other shape through
+# the state array: both paths are the same arithmetic.
+@pytest.mark.parametrize(("sections", "channels"), [(1, 1), (2, 1), (2, 2), (4, 2), (5, 2), (2, 3),
+                                                    (3, 6)])
+def test_each_channel_gets_exactly_its_own_real_pass(sections: int, channels: int) -> None:
+    sos = _sections(sections)
     block = _noise(channels)
     assert np.array_equal(SectionFilter(sos, channels).process(block), _reference(sos, block))
+
+
+def test_unnormalised_sections_are_refused() -> None:
+    sos = k_weighting_sos(RATE) * 2.0
+    with pytest.raises(ValueError, match="a0 = 1"):
+        SectionFilter(sos, 2)
+
+
+@pytest.mark.parametrize(
+    ("state_shape", "x", "message"),
+    [
+        ((2, 2, 2), np.zeros((10, 2), dtype=np.float32), "x must be a 2-D array of 'd'"),
+        ((2, 2, 2), np.zeros(10), "x must be a 2-D array"),
+        ((2, 3, 2), np.zeros((10, 2)), "state must be"),
+        ((1, 2, 2), np.zeros((10, 2)), "state must be"),
+    ],
+)
+def test_the_kernel_refuses_buffers_of_the_wrong_type_or_shape(
+    state_shape: tuple[int, int, int], x: np.ndarray, message: str
+) -> None:
+    sos = k_weighting_sos(RATE)
+    state = np.zeros(state_shape)
+    y = np.zeros((10, 2))
+    with pytest.raises((TypeError, ValueError), match=message):
+        sos_filter(sos, state, x, y)
+    assert not state.any() and not y.any()
+
+
+def test_the_kernel_refuses_an_output_of_another_shape_or_read_only() -> None:
+    sos = k_weighting_sos(RATE)
+    state = np.zeros((2, 2, 2))
+    x = np.ones((10, 2))
+    with pytest.raises(ValueError, match="shape of x"):
+        sos_filter(sos, state, x, np.zeros((9, 2)))
+    read_only = np.zeros((10, 2))
+    read_only.flags.writeable = False
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        sos_filter(sos, state, x, read_only)
+    assert not state.any()
 
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 6])
@@ -40,7 +89,7 @@ def test_channel_major_input_gives_the_same_rows(channels: int) -> None:
     assert np.array_equal(np.stack(rows, axis=1), _reference(sos, block))
 
 
-def test_paired_channels_never_leak_into_each_other() -> None:
+def test_channels_never_leak_into_each_other() -> None:
     block = np.zeros((FRAMES, 2))
     block[:, 1] = _noise(1)[:, 0]
     out = SectionFilter(k_weighting_sos(RATE), 2).process(block)

@@ -4,7 +4,9 @@ loudness-versus-peak-reduction curve of section 12 is replayed from)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from shared._kernels import true_peak_rows
 from shared.true_peak import TruePeakDetector
 
 RATE = 44_100
@@ -41,3 +43,25 @@ def test_frame_peaks_are_exact_wherever_a_frame_exceeds_the_frame_floor() -> Non
     assert loud.sum() > 1000
     np.testing.assert_allclose(measured[loud], exact[loud], rtol=1e-12, atol=0.0)
     assert np.all(measured <= exact + 1e-12)
+
+
+@pytest.mark.parametrize(
+    ("planar", "rows", "out", "message"),
+    [
+        (np.zeros((2, 64)), np.array([3]), np.zeros((1, 16), np.float32), "outside planar"),
+        (np.zeros((2, 64)), np.array([-1]), np.zeros((1, 16), np.float32), "outside planar"),
+        (np.zeros((2, 64)), np.array([0]), np.zeros((1, 12), np.float32), "multiple of 8"),
+        (np.zeros((2, 64)), np.array([0, 1]), np.zeros((1, 16), np.float32), "one row per"),
+        (np.zeros((2, 64), np.float32), np.array([0]), np.zeros((1, 16), np.float32), "'d'"),
+        (np.zeros((2, 64)), np.array([0], np.int32), np.zeros((1, 16), np.float32), "'q'"),
+        (np.zeros((2, 64)), np.array([0]), np.zeros((1, 16)), "'f'"),
+    ],
+)
+def test_the_row_kernel_refuses_what_it_cannot_run(
+    planar: np.ndarray, rows: np.ndarray, out: np.ndarray, message: str
+) -> None:
+    """Every window is checked before the loop runs: a bad call is an exception, never a read
+    outside the buffer."""
+    taps = np.ones((3, 17), dtype=np.float32)
+    with pytest.raises((TypeError, ValueError), match=message):
+        true_peak_rows(planar, rows, taps, out)

@@ -1,0 +1,371 @@
+/*
+ * shared._kernels: the two inner loops of the signal path that numpy cannot run well.
+ *
+ * - sos_filter: a cascade of biquads (transposed direct form II, the layout and arithmetic of
+ *   scipy.signal.sosfilt) over every channel of a block, state carried in a caller's array.
+ *   Each output needs the one before it, so numpy has no vector form of it, and sosfilt pays a
+ *   generic dispatch per sample; here the channels and sections of one frame are one loop.
+ * - true_peak_rows: the largest |value| of the 4x interpolated signal for rows of frames, the
+ *   polyphase FIR of BS.1770-4 Annex 2. Products, absolute values and maxima are fused in
+ *   registers, eight frames a vector; numpy would write every phase of every frame to memory.
+ *
+ * Both are plain loops over buffers the Python side owns and shapes (shared/sections.py,
+ * shared/true_peak.py); every output is the same arithmetic whatever the block it arrives in,
+ * so a stream cut anywhere gives the same bytes. Both release the GIL.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- buffers --------------------------------------------------------------------------------- */
+
+/* A 1- to 3-D buffer of one element type, with its strides in elements. */
+typedef struct {
+    Py_buffer view;
+    Py_ssize_t shape[3];
+    Py_ssize_t step[3];
+} Array;
+
+/* ``formats``: the struct codes accepted (one character each), all of ``itemsize`` bytes. */
+static int array_get(PyObject *object, Array *array, const char *name, const char *formats,
+                     Py_ssize_t itemsize, int ndim, int writable) {
+    int flags = PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(object, &array->view, flags) < 0) {
+        return -1;
+    }
+    Py_buffer *view = &array->view;
+    const char *got = view->format ? view->format : "B";
+    if (got[0] == '=' || got[0] == '<' || got[0] == '@') {
+        got++;
+    }
+    if (got[0] == '\0' || got[1] != '\0' || strchr(formats, got[0]) == NULL ||
+        view->itemsize != itemsize || view->ndim != ndim) {
+        PyErr_Format(PyExc_TypeError, "%s must be a %d-D array of '%c', got %d-D of '%s'", name,
+                     ndim, formats[0], view->ndim, got);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    for (int d = 0; d < ndim; d++) {
+        if (view->strides[d] % view->itemsize != 0) {
+            PyErr_Format(PyExc_ValueError, "%s has a stride that is not whole elements", name);
+            PyBuffer_Release(view);
+            return -1;
+        }
+        array->shape[d] = view->shape[d];
+        array->step[d] = view->strides[d] / view->itemsize;
+    }
+    return 0;
+}
+
+static int array_is_contiguous(const Array *array) {
+    Py_ssize_t expected = 1;
+    for (int d = array->view.ndim - 1; d >= 0; d--) {
+        if (array->shape[d] > 1 && array->step[d] != expected) {
+            return 0;
+        }
+        expected *= array->shape[d];
+    }
+    return 1;
+}
+
+/* Built twice on x86-64 (AVX2 with FMA, and the baseline), chosen once when the module loads. */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
+#endif
+#ifndef VECTOR_CLONES
+#define VECTOR_CLONES
+#endif
+
+/* ---- second-order sections ------------------------------------------------------------------- */
+
+/* Largest cascade and channel count the register-held loop is specialised for. */
+#define FIXED_SECTIONS 4
+#define FIXED_CHANNELS 2
+
+/* The recursion over frames with the coefficients and the state in locals: with ``sections`` and
+ * ``channels`` constant after inlining, they live in registers, and the channels of a frame are
+ * independent chains the processor runs side by side. */
+static inline __attribute__((always_inline)) void run_sections_fixed(
+    const double *sos, Py_ssize_t sections, double *state, Py_ssize_t channels, const double *x,
+    Py_ssize_t x_frame, Py_ssize_t x_channel, double *y, Py_ssize_t y_frame,
+    Py_ssize_t y_channel, Py_ssize_t frames) {
+    double q[FIXED_SECTIONS][6];
+    double z[FIXED_SECTIONS][FIXED_CHANNELS][2];
+    for (Py_ssize_t s = 0; s < sections; s++) {
+        memcpy(q[s], sos + 6 * s, sizeof q[s]);
+        for (Py_ssize_t c = 0; c < channels; c++) {
+            z[s][c][0] = state[(s * channels + c) * 2];
+            z[s][c][1] = state[(s * channels + c) * 2 + 1];
+        }
+    }
+    for (Py_ssize_t n = 0; n < frames; n++) {
+        for (Py_ssize_t c = 0; c < channels; c++) {
+            double v = x[n * x_frame + c * x_channel];
+            for (Py_ssize_t s = 0; s < sections; s++) {
+                double w = q[s][0] * v + z[s][c][0];
+                z[s][c][0] = q[s][1] * v - q[s][4] * w + z[s][c][1];
+                z[s][c][1] = q[s][2] * v - q[s][5] * w;
+                v = w;
+            }
+            y[n * y_frame + c * y_channel] = v;
+        }
+    }
+    for (Py_ssize_t s = 0; s < sections; s++) {
+        for (Py_ssize_t c = 0; c < channels; c++) {
+            state[(s * channels + c) * 2] = z[s][c][0];
+            state[(s * channels + c) * 2 + 1] = z[s][c][1];
+        }
+    }
+}
+
+/* Any cascade over any channel count, the state in the caller's array. */
+static void run_sections_any(const double *sos, Py_ssize_t sections, double *state,
+                             Py_ssize_t channels, const double *x, Py_ssize_t x_frame,
+                             Py_ssize_t x_channel, double *y, Py_ssize_t y_frame,
+                             Py_ssize_t y_channel, Py_ssize_t frames) {
+    for (Py_ssize_t n = 0; n < frames; n++) {
+        for (Py_ssize_t c = 0; c < channels; c++) {
+            double v = x[n * x_frame + c * x_channel];
+            double *z = state + 2 * c;
+            for (Py_ssize_t s = 0; s < sections; s++, z += 2 * channels) {
+                const double *q = sos + 6 * s; /* b0 b1 b2 a0 a1 a2, a0 = 1 */
+                double w = q[0] * v + z[0];
+                z[0] = q[1] * v - q[4] * w + z[1];
+                z[1] = q[2] * v - q[5] * w;
+                v = w;
+            }
+            y[n * y_frame + c * y_channel] = v;
+        }
+    }
+}
+
+/* One definition of the arithmetic, compiled for each common shape: the same products and sums
+ * in the same order whichever path runs, so the outputs do not depend on it. */
+#define FIXED_CASE(S, C)                                                                       \
+    if (sections == (S) && channels == (C)) {                                                 \
+        run_sections_fixed(sos, (S), state, (C), x, x_step[0], x_step[1], y, y_step[0],      \
+                           y_step[1], frames);                                                \
+        return;                                                                               \
+    }
+
+static void run_sections(const double *sos, Py_ssize_t sections, double *state,
+                         Py_ssize_t channels, const double *x, const Py_ssize_t *x_step,
+                         double *y, const Py_ssize_t *y_step, Py_ssize_t frames) {
+    FIXED_CASE(1, 1) FIXED_CASE(2, 1) FIXED_CASE(3, 1) FIXED_CASE(4, 1)
+    FIXED_CASE(1, 2) FIXED_CASE(2, 2) FIXED_CASE(3, 2) FIXED_CASE(4, 2)
+    run_sections_any(sos, sections, state, channels, x, x_step[0], x_step[1], y, y_step[0],
+                     y_step[1], frames);
+}
+
+PyDoc_STRVAR(sos_filter_doc,
+"sos_filter(sos, state, x, y)\n--\n\n"
+"Run the sections ``sos`` ((n, 6) float64, C order, a0 = 1) over ``x`` ((frames, channels)\n"
+"float64, any strides) into ``y`` (same shape, writable, not overlapping ``x``), updating\n"
+"``state`` ((n, channels, 2) float64, C order) in place: scipy.signal.sosfilt's zi, per channel.");
+
+static PyObject *sos_filter(PyObject *module, PyObject *args) {
+    PyObject *sos_object, *state_object, *x_object, *y_object;
+    if (!PyArg_ParseTuple(args, "OOOO:sos_filter", &sos_object, &state_object, &x_object,
+                          &y_object)) {
+        return NULL;
+    }
+    Array sos, state, x, y;
+    if (array_get(sos_object, &sos, "sos", "d", 8, 2, 0) < 0) {
+        return NULL;
+    }
+    if (array_get(state_object, &state, "state", "d", 8, 3, 1) < 0) {
+        PyBuffer_Release(&sos.view);
+        return NULL;
+    }
+    if (array_get(x_object, &x, "x", "d", 8, 2, 0) < 0) {
+        PyBuffer_Release(&sos.view);
+        PyBuffer_Release(&state.view);
+        return NULL;
+    }
+    if (array_get(y_object, &y, "y", "d", 8, 2, 1) < 0) {
+        PyBuffer_Release(&sos.view);
+        PyBuffer_Release(&state.view);
+        PyBuffer_Release(&x.view);
+        return NULL;
+    }
+    const char *problem = NULL;
+    Py_ssize_t sections = sos.shape[0], frames = x.shape[0], channels = x.shape[1];
+    if (sos.shape[1] != 6 || !array_is_contiguous(&sos)) {
+        problem = "sos must be a C-ordered (n, 6) array";
+    } else if (state.shape[0] != sections || state.shape[1] != channels || state.shape[2] != 2 ||
+               !array_is_contiguous(&state)) {
+        problem = "state must be a C-ordered (sections, channels, 2) array";
+    } else if (y.shape[0] != frames || y.shape[1] != channels) {
+        problem = "y must have the shape of x";
+    }
+    if (problem == NULL) {
+        const double *coefficients = sos.view.buf;
+        for (Py_ssize_t s = 0; s < sections; s++) {
+            if (coefficients[6 * s + 3] != 1.0) {
+                problem = "each section must be normalised (a0 = 1)";
+                break;
+            }
+        }
+    }
+    if (problem == NULL) {
+        Py_BEGIN_ALLOW_THREADS
+        run_sections(sos.view.buf, sections, state.view.buf, channels, x.view.buf, x.step,
+                     y.view.buf, y.step, frames);
+        Py_END_ALLOW_THREADS
+    } else {
+        PyErr_SetString(PyExc_ValueError, problem);
+    }
+    PyBuffer_Release(&sos.view);
+    PyBuffer_Release(&state.view);
+    PyBuffer_Release(&x.view);
+    PyBuffer_Release(&y.view);
+    if (problem != NULL) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---- true-peak rows -------------------------------------------------------------------------- */
+
+/* Frames per vector: eight single-precision lanes (one AVX register, two SSE ones). */
+#define LANES 8
+/* Longest row and longest filter the kernel's stack buffers hold. */
+#define MAX_ROW 64
+#define MAX_TAPS 64
+
+typedef float vfloat __attribute__((vector_size(LANES * sizeof(float))));
+typedef int32_t vint __attribute__((vector_size(LANES * sizeof(int32_t))));
+
+#define VABS(v) ((vfloat)((vint)(v) & 0x7fffffff))
+#define VMAX(a, b) ((vfloat)(((vint)(a) & ((a) > (b))) | ((vint)(b) & ~((a) > (b)))))
+
+
+/* For each listed row r and each frame j < row of it, out[r][j] is the largest over channels
+ * and phases of |sum_i taps[p][i] * planar[c][r * row + j + i]|: the filter runs over the
+ * window oldest first. */
+VECTOR_CLONES
+static void run_true_peak_rows(const double *planar, Py_ssize_t channels, Py_ssize_t width,
+                               const int64_t *rows, Py_ssize_t count, const float *taps,
+                               Py_ssize_t phases, Py_ssize_t length, Py_ssize_t row,
+                               float *out) {
+    const Py_ssize_t span = row + length - 1;
+    for (Py_ssize_t r = 0; r < count; r++) {
+        vfloat best[MAX_ROW / LANES];
+        memset(best, 0, sizeof best);
+        for (Py_ssize_t c = 0; c < channels; c++) {
+            const double *source = planar + c * width + rows[r] * row;
+            float window[MAX_ROW + MAX_TAPS];
+            for (Py_ssize_t i = 0; i < span; i++) {
+                window[i] = (float)source[i];
+            }
+            for (Py_ssize_t p = 0; p < phases; p++) {
+                const float *h = taps + p * length;
+                for (Py_ssize_t g = 0; g < row / LANES; g++) {
+                    vfloat sum = {0};
+                    for (Py_ssize_t i = 0; i < length; i++) {
+                        vfloat v;
+                        memcpy(&v, window + g * LANES + i, sizeof v);
+                        sum += h[i] * v;
+                    }
+                    vfloat magnitude = VABS(sum);
+                    best[g] = VMAX(best[g], magnitude);
+                }
+            }
+        }
+        memcpy(out + r * row, best, (size_t)row * sizeof(float));
+    }
+}
+
+PyDoc_STRVAR(true_peak_rows_doc,
+"true_peak_rows(planar, rows, taps, out)\n--\n\n"
+"For row r = rows[k] of ``planar`` ((channels, width) float64, C order) and each of its\n"
+"R = out.shape[1] frames j (a multiple of 8, at most 64), out[k, j] (float32) becomes the\n"
+"largest over channels c and phases p of |sum_i taps[p, i] * planar[c, r*R + j + i]|.\n"
+"``taps``: (phases, T) float32, C order, T at most 64; every window must lie inside planar.");
+
+static PyObject *true_peak_rows(PyObject *module, PyObject *args) {
+    PyObject *planar_object, *rows_object, *taps_object, *out_object;
+    if (!PyArg_ParseTuple(args, "OOOO:true_peak_rows", &planar_object, &rows_object,
+                          &taps_object, &out_object)) {
+        return NULL;
+    }
+    Array planar, rows, taps, out;
+    if (array_get(planar_object, &planar, "planar", "d", 8, 2, 0) < 0) {
+        return NULL;
+    }
+    /* int64 is 'l' where long has 64 bits and 'q' elsewhere. */
+    if (array_get(rows_object, &rows, "rows", "ql", 8, 1, 0) < 0) {
+        PyBuffer_Release(&planar.view);
+        return NULL;
+    }
+    if (array_get(taps_object, &taps, "taps", "f", 4, 2, 0) < 0) {
+        PyBuffer_Release(&planar.view);
+        PyBuffer_Release(&rows.view);
+        return NULL;
+    }
+    if (array_get(out_object, &out, "out", "f", 4, 2, 1) < 0) {
+        PyBuffer_Release(&planar.view);
+        PyBuffer_Release(&rows.view);
+        PyBuffer_Release(&taps.view);
+        return NULL;
+    }
+    const char *problem = NULL;
+    Py_ssize_t channels = planar.shape[0], width = planar.shape[1];
+    Py_ssize_t count = rows.shape[0], row = out.shape[1];
+    Py_ssize_t phases = taps.shape[0], length = taps.shape[1];
+    if (!array_is_contiguous(&planar) || !array_is_contiguous(&taps) ||
+        !array_is_contiguous(&out) || (count > 1 && rows.step[0] != 1)) {
+        problem = "planar, rows, taps and out must be C-ordered";
+    } else if (out.shape[0] != count) {
+        problem = "out must have one row per entry of rows";
+    } else if (row <= 0 || row % LANES != 0 || row > MAX_ROW) {
+        problem = "rows must be a positive multiple of 8 frames, at most 64";
+    } else if (length < 1 || length > MAX_TAPS) {
+        problem = "taps must have 1 to 64 columns";
+    } else {
+        const int64_t *listed = rows.view.buf;
+        for (Py_ssize_t k = 0; k < count; k++) {
+            if (listed[k] < 0 || listed[k] * row + row + length - 1 > width) {
+                problem = "a row's window reaches outside planar";
+                break;
+            }
+        }
+    }
+    if (problem == NULL) {
+        Py_BEGIN_ALLOW_THREADS
+        run_true_peak_rows(planar.view.buf, channels, width, rows.view.buf, count,
+                           taps.view.buf, phases, length, row, out.view.buf);
+        Py_END_ALLOW_THREADS
+    } else {
+        PyErr_SetString(PyExc_ValueError, problem);
+    }
+    PyBuffer_Release(&planar.view);
+    PyBuffer_Release(&rows.view);
+    PyBuffer_Release(&taps.view);
+    PyBuffer_Release(&out.view);
+    if (problem != NULL) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---- module ---------------------------------------------------------------------------------- */
+
+static PyMethodDef methods[] = {
+    {"sos_filter", sos_filter, METH_VARARGS, sos_filter_doc},
+    {"true_peak_rows", true_peak_rows, METH_VARARGS, true_peak_rows_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_definition = {
+    PyModuleDef_HEAD_INIT, "shared._kernels",
+    "The signal path's compiled inner loops: biquad cascades and true-peak rows.", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module_definition); }

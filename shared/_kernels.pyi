@@ -1,0 +1,17 @@
+"""Types of ``shared._kernels`` (``shared/_kernels.c``)."""
+
+import numpy as np
+from numpy.typing import NDArray
+
+def sos_filter(
+    sos: NDArray[np.float64],
+    state: NDArray[np.float64],
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+) -> None: ...
+def true_peak_rows(
+    planar: NDArray[np.float64],
+    rows: NDArray[np.int64],
+    taps: NDArray[np.float32],
+    out: NDArray[np.float32],
+) -> None: ...
