@@ -5,6 +5,8 @@
  *   scipy.signal.sosfilt) over every channel of a block, state carried in a caller's array.
  *   Each output needs the one before it, so numpy has no vector form of it, and sosfilt pays a
  *   generic dispatch per sample; here the channels and sections of one frame are one loop.
+ *   sos_power is the same loop writing only the weighted power of each frame (the loudness
+ *   meter's K-weighted input), so the filtered channels never reach memory.
  * - true_peak_rows: the largest |value| of the 4x interpolated signal for rows of frames, the
  *   polyphase FIR of BS.1770-4 Annex 2. Products, absolute values and maxima are fused in
  *   registers, eight frames a vector; numpy would write every phase of every frame to memory.
@@ -83,17 +85,46 @@ static int array_is_contiguous(const Array *array) {
 
 /* ---- second-order sections ------------------------------------------------------------------- */
 
+/* Where the filtered frames go: each channel into y, or only the per-frame sum of
+ * weights[c] * y_c^2 into power (a weight of 0 skips its channel, a weight of 1 does not scale:
+ * the arithmetic of shared.blocks.weighted_power, in its order). */
+typedef struct {
+    double *y;
+    Py_ssize_t y_frame, y_channel;
+    const double *weights;
+    double *power;
+} Sink;
+
 /* Largest cascade and channel count the register-held loop is specialised for. */
 #define FIXED_SECTIONS 4
 #define FIXED_CHANNELS 2
 
-/* The recursion over frames with the coefficients and the state in locals: with ``sections`` and
- * ``channels`` constant after inlining, they live in registers, and the channels of a frame are
+/* Arithmetic of one section on one sample: z is its (z0, z1), q its (b0 b1 b2 a0 a1 a2). */
+#define SECTION_STEP(q, z0, z1, v)                                                            \
+    do {                                                                                      \
+        double w_ = (q)[0] * (v) + (z0);                                                      \
+        (z0) = (q)[1] * (v) - (q)[4] * w_ + (z1);                                             \
+        (z1) = (q)[2] * (v) - (q)[5] * w_;                                                    \
+        (v) = w_;                                                                             \
+    } while (0)
+
+#define SINK_FRAME(sink, n, c, v, total)                                                      \
+    do {                                                                                      \
+        if ((sink).power == NULL) {                                                           \
+            (sink).y[(n) * (sink).y_frame + (c) * (sink).y_channel] = (v);                    \
+        } else if ((sink).weights[c] == 1.0) {                                                \
+            (total) += (v) * (v);                                                             \
+        } else if ((sink).weights[c] != 0.0) {                                                \
+            (total) += (sink).weights[c] * ((v) * (v));                                       \
+        }                                                                                     \
+    } while (0)
+
+/* The recursion with the coefficients and the state in locals: with ``sections`` and
+ * ``channels`` constant after inlining they live in registers, and the channels of a frame are
  * independent chains the processor runs side by side. */
 static inline __attribute__((always_inline)) void run_sections_fixed(
     const double *sos, Py_ssize_t sections, double *state, Py_ssize_t channels, const double *x,
-    Py_ssize_t x_frame, Py_ssize_t x_channel, double *y, Py_ssize_t y_frame,
-    Py_ssize_t y_channel, Py_ssize_t frames) {
+    Py_ssize_t x_frame, Py_ssize_t x_channel, Sink sink, Py_ssize_t frames) {
     double q[FIXED_SECTIONS][6];
     double z[FIXED_SECTIONS][FIXED_CHANNELS][2];
     for (Py_ssize_t s = 0; s < sections; s++) {
@@ -104,15 +135,16 @@ static inline __attribute__((always_inline)) void run_sections_fixed(
         }
     }
     for (Py_ssize_t n = 0; n < frames; n++) {
+        double total = 0.0;
         for (Py_ssize_t c = 0; c < channels; c++) {
             double v = x[n * x_frame + c * x_channel];
             for (Py_ssize_t s = 0; s < sections; s++) {
-                double w = q[s][0] * v + z[s][c][0];
-                z[s][c][0] = q[s][1] * v - q[s][4] * w + z[s][c][1];
-                z[s][c][1] = q[s][2] * v - q[s][5] * w;
-                v = w;
+                SECTION_STEP(q[s], z[s][c][0], z[s][c][1], v);
             }
-            y[n * y_frame + c * y_channel] = v;
+            SINK_FRAME(sink, n, c, v, total);
+        }
+        if (sink.power != NULL) {
+            sink.power[n] = total;
         }
     }
     for (Py_ssize_t s = 0; s < sections; s++) {
@@ -126,40 +158,81 @@ static inline __attribute__((always_inline)) void run_sections_fixed(
 /* Any cascade over any channel count, the state in the caller's array. */
 static void run_sections_any(const double *sos, Py_ssize_t sections, double *state,
                              Py_ssize_t channels, const double *x, Py_ssize_t x_frame,
-                             Py_ssize_t x_channel, double *y, Py_ssize_t y_frame,
-                             Py_ssize_t y_channel, Py_ssize_t frames) {
+                             Py_ssize_t x_channel, Sink sink, Py_ssize_t frames) {
     for (Py_ssize_t n = 0; n < frames; n++) {
+        double total = 0.0;
         for (Py_ssize_t c = 0; c < channels; c++) {
             double v = x[n * x_frame + c * x_channel];
             double *z = state + 2 * c;
             for (Py_ssize_t s = 0; s < sections; s++, z += 2 * channels) {
-                const double *q = sos + 6 * s; /* b0 b1 b2 a0 a1 a2, a0 = 1 */
-                double w = q[0] * v + z[0];
-                z[0] = q[1] * v - q[4] * w + z[1];
-                z[1] = q[2] * v - q[5] * w;
-                v = w;
+                SECTION_STEP(sos + 6 * s, z[0], z[1], v);
             }
-            y[n * y_frame + c * y_channel] = v;
+            SINK_FRAME(sink, n, c, v, total);
+        }
+        if (sink.power != NULL) {
+            sink.power[n] = total;
         }
     }
 }
 
-/* One definition of the arithmetic, compiled for each common shape: the same products and sums
- * in the same order whichever path runs, so the outputs do not depend on it. */
+/* The common shapes get the register-held loop; the arithmetic is the same either way. */
 #define FIXED_CASE(S, C)                                                                       \
     if (sections == (S) && channels == (C)) {                                                 \
-        run_sections_fixed(sos, (S), state, (C), x, x_step[0], x_step[1], y, y_step[0],      \
-                           y_step[1], frames);                                                \
+        run_sections_fixed(sos, (S), state, (C), x, x_frame, x_channel, sink, frames);        \
         return;                                                                               \
     }
 
 static void run_sections(const double *sos, Py_ssize_t sections, double *state,
-                         Py_ssize_t channels, const double *x, const Py_ssize_t *x_step,
-                         double *y, const Py_ssize_t *y_step, Py_ssize_t frames) {
-    FIXED_CASE(1, 1) FIXED_CASE(2, 1) FIXED_CASE(3, 1) FIXED_CASE(4, 1)
-    FIXED_CASE(1, 2) FIXED_CASE(2, 2) FIXED_CASE(3, 2) FIXED_CASE(4, 2)
-    run_sections_any(sos, sections, state, channels, x, x_step[0], x_step[1], y, y_step[0],
-                     y_step[1], frames);
+                         Py_ssize_t channels, const double *x, Py_ssize_t x_frame,
+                         Py_ssize_t x_channel, Sink sink, Py_ssize_t frames) {
+    if (sink.power == NULL) {
+        FIXED_CASE(1, 1) FIXED_CASE(2, 1) FIXED_CASE(3, 1) FIXED_CASE(4, 1)
+        FIXED_CASE(1, 2) FIXED_CASE(2, 2) FIXED_CASE(3, 2) FIXED_CASE(4, 2)
+    } else {
+        FIXED_CASE(2, 1) FIXED_CASE(2, 2)
+    }
+    run_sections_any(sos, sections, state, channels, x, x_frame, x_channel, sink, frames);
+}
+
+/* Reads and checks sos, state and x; the caller releases the three views. */
+static int sections_arguments(PyObject *sos_object, PyObject *state_object, PyObject *x_object,
+                              Array *sos, Array *state, Array *x) {
+    if (array_get(sos_object, sos, "sos", "d", 8, 2, 0) < 0) {
+        return -1;
+    }
+    if (array_get(state_object, state, "state", "d", 8, 3, 1) < 0) {
+        PyBuffer_Release(&sos->view);
+        return -1;
+    }
+    if (array_get(x_object, x, "x", "d", 8, 2, 0) < 0) {
+        PyBuffer_Release(&sos->view);
+        PyBuffer_Release(&state->view);
+        return -1;
+    }
+    const char *problem = NULL;
+    Py_ssize_t sections = sos->shape[0], channels = x->shape[1];
+    if (sos->shape[1] != 6 || !array_is_contiguous(sos)) {
+        problem = "sos must be a C-ordered (n, 6) array";
+    } else if (state->shape[0] != sections || state->shape[1] != channels ||
+               state->shape[2] != 2 || !array_is_contiguous(state)) {
+        problem = "state must be a C-ordered (sections, channels, 2) array";
+    } else {
+        const double *coefficients = sos->view.buf;
+        for (Py_ssize_t s = 0; s < sections; s++) {
+            if (coefficients[6 * s + 3] != 1.0) {
+                problem = "each section must be normalised (a0 = 1)";
+                break;
+            }
+        }
+    }
+    if (problem != NULL) {
+        PyErr_SetString(PyExc_ValueError, problem);
+        PyBuffer_Release(&sos->view);
+        PyBuffer_Release(&state->view);
+        PyBuffer_Release(&x->view);
+        return -1;
+    }
+    return 0;
 }
 
 PyDoc_STRVAR(sos_filter_doc,
@@ -175,56 +248,72 @@ static PyObject *sos_filter(PyObject *module, PyObject *args) {
         return NULL;
     }
     Array sos, state, x, y;
-    if (array_get(sos_object, &sos, "sos", "d", 8, 2, 0) < 0) {
+    if (sections_arguments(sos_object, state_object, x_object, &sos, &state, &x) < 0) {
         return NULL;
     }
-    if (array_get(state_object, &state, "state", "d", 8, 3, 1) < 0) {
-        PyBuffer_Release(&sos.view);
-        return NULL;
+    int ok = array_get(y_object, &y, "y", "d", 8, 2, 1) == 0;
+    if (ok && (y.shape[0] != x.shape[0] || y.shape[1] != x.shape[1])) {
+        PyErr_SetString(PyExc_ValueError, "y must have the shape of x");
+        PyBuffer_Release(&y.view);
+        ok = 0;
     }
-    if (array_get(x_object, &x, "x", "d", 8, 2, 0) < 0) {
-        PyBuffer_Release(&sos.view);
-        PyBuffer_Release(&state.view);
-        return NULL;
-    }
-    if (array_get(y_object, &y, "y", "d", 8, 2, 1) < 0) {
-        PyBuffer_Release(&sos.view);
-        PyBuffer_Release(&state.view);
-        PyBuffer_Release(&x.view);
-        return NULL;
-    }
-    const char *problem = NULL;
-    Py_ssize_t sections = sos.shape[0], frames = x.shape[0], channels = x.shape[1];
-    if (sos.shape[1] != 6 || !array_is_contiguous(&sos)) {
-        problem = "sos must be a C-ordered (n, 6) array";
-    } else if (state.shape[0] != sections || state.shape[1] != channels || state.shape[2] != 2 ||
-               !array_is_contiguous(&state)) {
-        problem = "state must be a C-ordered (sections, channels, 2) array";
-    } else if (y.shape[0] != frames || y.shape[1] != channels) {
-        problem = "y must have the shape of x";
-    }
-    if (problem == NULL) {
-        const double *coefficients = sos.view.buf;
-        for (Py_ssize_t s = 0; s < sections; s++) {
-            if (coefficients[6 * s + 3] != 1.0) {
-                problem = "each section must be normalised (a0 = 1)";
-                break;
-            }
-        }
-    }
-    if (problem == NULL) {
+    if (ok) {
+        Sink sink = {y.view.buf, y.step[0], y.step[1], NULL, NULL};
         Py_BEGIN_ALLOW_THREADS
-        run_sections(sos.view.buf, sections, state.view.buf, channels, x.view.buf, x.step,
-                     y.view.buf, y.step, frames);
+        run_sections(sos.view.buf, sos.shape[0], state.view.buf, x.shape[1], x.view.buf,
+                     x.step[0], x.step[1], sink, x.shape[0]);
         Py_END_ALLOW_THREADS
-    } else {
-        PyErr_SetString(PyExc_ValueError, problem);
+        PyBuffer_Release(&y.view);
     }
     PyBuffer_Release(&sos.view);
     PyBuffer_Release(&state.view);
     PyBuffer_Release(&x.view);
-    PyBuffer_Release(&y.view);
-    if (problem != NULL) {
+    if (!ok) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(sos_power_doc,
+"sos_power(sos, state, x, weights, power)\n--\n\n"
+"As sos_filter, but only the per-frame sum over channels of weights[c] * y_c^2 is written, to\n"
+"``power`` ((frames,) float64, C order); ``weights``: (channels,) float64. A weight of 0 skips\n"
+"its channel and a weight of 1 does not scale it, in channel order (shared.blocks.weighted_power).");
+
+static PyObject *sos_power(PyObject *module, PyObject *args) {
+    PyObject *sos_object, *state_object, *x_object, *weights_object, *power_object;
+    if (!PyArg_ParseTuple(args, "OOOOO:sos_power", &sos_object, &state_object, &x_object,
+                          &weights_object, &power_object)) {
+        return NULL;
+    }
+    Array sos, state, x, weights, power;
+    if (sections_arguments(sos_object, state_object, x_object, &sos, &state, &x) < 0) {
+        return NULL;
+    }
+    int ok = 0;
+    if (array_get(weights_object, &weights, "weights", "d", 8, 1, 0) == 0) {
+        if (array_get(power_object, &power, "power", "d", 8, 1, 1) == 0) {
+            if (weights.shape[0] != x.shape[1] || (weights.shape[0] > 1 && weights.step[0] != 1)) {
+                PyErr_SetString(PyExc_ValueError, "weights must be C-ordered, one per channel");
+            } else if (power.shape[0] != x.shape[0] ||
+                       (power.shape[0] > 1 && power.step[0] != 1)) {
+                PyErr_SetString(PyExc_ValueError, "power must be C-ordered, one per frame");
+            } else {
+                ok = 1;
+                Sink sink = {NULL, 0, 0, weights.view.buf, power.view.buf};
+                Py_BEGIN_ALLOW_THREADS
+                run_sections(sos.view.buf, sos.shape[0], state.view.buf, x.shape[1],
+                             x.view.buf, x.step[0], x.step[1], sink, x.shape[0]);
+                Py_END_ALLOW_THREADS
+            }
+            PyBuffer_Release(&power.view);
+        }
+        PyBuffer_Release(&weights.view);
+    }
+    PyBuffer_Release(&sos.view);
+    PyBuffer_Release(&state.view);
+    PyBuffer_Release(&x.view);
+    if (!ok) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -358,6 +447,7 @@ static PyObject *true_peak_rows(PyObject *module, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"sos_filter", sos_filter, METH_VARARGS, sos_filter_doc},
+    {"sos_power", sos_power, METH_VARARGS, sos_power_doc},
     {"true_peak_rows", true_peak_rows, METH_VARARGS, true_peak_rows_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -9,6 +9,13 @@ def sos_filter(
     x: NDArray[np.float64],
     y: NDArray[np.float64],
 ) -> None: ...
+def sos_power(
+    sos: NDArray[np.float64],
+    state: NDArray[np.float64],
+    x: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    power: NDArray[np.float64],
+) -> None: ...
 def true_peak_rows(
     planar: NDArray[np.float64],
     rows: NDArray[np.int64],

@@ -25,7 +25,6 @@ from shared.blocks import (
     FrameAccumulator,
     as_block,
     check_sample_rate,
-    weighted_power,
 )
 from shared.sections import SectionFilter
 from shared.true_peak import Interpolator, TruePeakDetector
@@ -246,7 +245,7 @@ class LoudnessMeter:
         if n == 0:
             return
         self._frames += n
-        # Channel-major once: sosfilt and the true-peak rows both want contiguous channels.
+        # Channel-major once: the true-peak rows want contiguous channels.
         detector = self._true_peak_detector
         if detector is None:
             planar = np.ascontiguousarray(x.T)
@@ -264,7 +263,7 @@ class LoudnessMeter:
                 self._envelope[1].add(np.zeros((n, 0)), peaks.frame_peaks[:, None])
         if self._interpolator is not None:
             planar = self._interpolator.process(planar)
-        power = weighted_power(self._k_filter.process_planar(planar), self._weights)[:, None]
+        power = self._k_filter.weighted_power(planar, self._weights)[:, None]
         self._energy.add(power)
         if self._envelope is not None:
             self._envelope[0].add(power)
@@ -278,8 +277,7 @@ class LoudnessMeter:
         tail = Interpolator(interpolator.factor, self.channels)
         tail.history = interpolator.history.copy()
         flushed = tail.process(np.zeros((self.channels, tail.delay_frames)))
-        filtered = self._k_filter.copy().process_planar(flushed)
-        energy.add(weighted_power(filtered, self._weights)[:, None])
+        energy.add(self._k_filter.copy().weighted_power(flushed, self._weights)[:, None])
         return energy
 
     # reading ----------------------------------------------------------------------------------

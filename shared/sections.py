@@ -14,15 +14,16 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from shared._kernels import sos_filter
-from shared.blocks import FloatArray
+from shared._kernels import sos_filter, sos_power
+from shared.blocks import FloatArray, weighted_power
 
 
 class SectionFilter:
     """``sos`` (``(n_sections, 6)``, sosfilt layout) over ``channels`` channels, state kept.
 
     ``process`` takes and returns ``(frames, channels)`` blocks; ``process_planar`` takes
-    channel-major ``(channels, frames)`` arrays and returns one 1-D array per channel.
+    channel-major ``(channels, frames)`` arrays and returns one 1-D array per channel;
+    ``weighted_power`` returns only Σ_c weights[c] · y_c² per frame of the filtered channels.
     """
 
     def __init__(self, sos: NDArray[np.float64], channels: int) -> None:
@@ -58,3 +59,13 @@ class SectionFilter:
         # The kernel takes (frames, channels) with any strides: the transposed views.
         sos_filter(self.sos, self._zi, x.T, out.T)
         return list(out)
+
+    def weighted_power(self, planar: FloatArray, weights: FloatArray) -> FloatArray:
+        """``(channels, frames)`` → ``weighted_power`` (``shared.blocks``) of the filtered rows,
+        the same values, without the filtered channels ever reaching memory."""
+        x = np.asarray(planar, dtype=np.float64)
+        if self.sos.shape[0] == 0:
+            return weighted_power(x, weights)
+        power = np.empty(x.shape[1])
+        sos_power(self.sos, self._zi, x.T, np.ascontiguousarray(weights, dtype=np.float64), power)
+        return power

@@ -10,6 +10,7 @@ import pytest
 from scipy import signal
 
 from shared._kernels import sos_filter
+from shared.blocks import weighted_power
 from shared.loudness import k_weighting_sos
 from shared.sections import SectionFilter
 
@@ -120,3 +121,24 @@ def test_no_sections_pass_the_block_through_as_a_copy() -> None:
     block = _noise(2)
     out = SectionFilter(np.zeros((0, 6)), 2).process(block)
     assert np.array_equal(out, block) and out is not block
+
+
+@pytest.mark.parametrize(
+    ("channels", "weights"),
+    [(1, [1.0]), (2, [1.0, 1.0]), (3, [1.0, 1.0, 1.41]), (6, [1.0, 1.0, 1.0, 0.0, 1.41, 1.41])],
+)
+def test_weighted_power_is_that_of_the_filtered_channels(
+    channels: int, weights: list[float]
+) -> None:
+    """The meter's fused path: the same values as filtering, then ``weighted_power`` (a weight
+    of 0, BS.1770's LFE, skips its channel even where it is not finite)."""
+    sos = k_weighting_sos(RATE)
+    block = _noise(channels)
+    if weights[-3:-2] == [0.0]:
+        block[5, channels - 3] = np.inf
+    w = np.array(weights)
+    expected = weighted_power(_reference(sos, block).T, w)
+    fused = SectionFilter(sos, channels)
+    got = np.concatenate([fused.weighted_power(np.ascontiguousarray(part.T), w)
+                          for part in (block[:777], block[777:])])
+    assert np.array_equal(got, expected)
