@@ -443,12 +443,167 @@ static PyObject *true_peak_rows(PyObject *module, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ---- true-peak blocks ------------------------------------------------------------------------ */
+
+/* What TruePeakDetector.measure learns from one block of its extended buffer (see
+ * shared/true_peak.py): outputs first .. end - 1 (row-relative), output o centred on buffer
+ * frame o + delay. Rows whose window provably stays under the threshold are not interpolated.
+ * Returns -1 (with no exception set) when the scratch memory cannot be had. */
+static int run_true_peak_block(const double *planar, Py_ssize_t channels, Py_ssize_t width,
+                               Py_ssize_t first, Py_ssize_t end, Py_ssize_t delay,
+                               const float *taps, Py_ssize_t phases, Py_ssize_t length,
+                               double gain_bound, double floor, double frame_floor,
+                               double *frame_peaks, double *true_peak, double *sample_peak) {
+    const Py_ssize_t row = 2 * delay, rows = width / row;
+    double *row_max = PyMem_RawMalloc((size_t)rows * sizeof(double));
+    int64_t *listed = PyMem_RawMalloc((size_t)rows * sizeof(int64_t));
+    float *peaks = PyMem_RawMalloc((size_t)rows * (size_t)row * sizeof(float));
+    if (row_max == NULL || listed == NULL || peaks == NULL) {
+        PyMem_RawFree(row_max);
+        PyMem_RawFree(listed);
+        PyMem_RawFree(peaks);
+        return -1;
+    }
+    /* The largest |sample| over channels: per row, over the block's own frames, and at the
+     * centre of each output (the phase-0 point). */
+    double best = floor, own = 0.0;
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        double largest = 0.0;
+        for (Py_ssize_t i = r * row; i < (r + 1) * row; i++) {
+            double m = 0.0;
+            for (Py_ssize_t c = 0; c < channels; c++) {
+                double v = fabs(planar[c * width + i]);
+                m = v > m ? v : m;
+            }
+            largest = m > largest ? m : largest;
+            if (i >= first + 2 * delay && i < end + 2 * delay) {
+                own = m > own ? m : own;
+            }
+            if (i >= first + delay && i < end + delay) {
+                best = m > best ? m : best;
+                if (frame_peaks != NULL) {
+                    frame_peaks[i - delay - first] = m;
+                }
+            }
+        }
+        row_max[r] = largest;
+    }
+    /* Row r reads buffer rows r and r + 1: none of its outputs can exceed gain_bound times the
+     * largest |sample| there. */
+    double threshold = frame_peaks != NULL && frame_floor < best ? frame_floor : best;
+    Py_ssize_t count = 0;
+    for (Py_ssize_t r = 0; r + 1 < rows; r++) {
+        double reach = row_max[r] > row_max[r + 1] ? row_max[r] : row_max[r + 1];
+        if (reach * gain_bound > threshold) {
+            listed[count++] = r;
+        }
+    }
+    run_true_peak_rows(planar, channels, width, listed, count, taps, phases, length, row, peaks);
+    /* Only this block's outputs count: not those of an earlier block sharing the first row,
+     * nor the ones after it that the next block decides. */
+    for (Py_ssize_t k = 0; k < count; k++) {
+        for (Py_ssize_t j = 0; j < row; j++) {
+            Py_ssize_t o = listed[k] * row + j;
+            if (o < first || o >= end) {
+                continue;
+            }
+            double v = (double)peaks[k * row + j];
+            best = v > best ? v : best;
+            if (frame_peaks != NULL && v > frame_peaks[o - first]) {
+                frame_peaks[o - first] = v;
+            }
+        }
+    }
+    PyMem_RawFree(row_max);
+    PyMem_RawFree(listed);
+    PyMem_RawFree(peaks);
+    *true_peak = best;
+    *sample_peak = own;
+    return 0;
+}
+
+PyDoc_STRVAR(true_peak_block_doc,
+"true_peak_block(planar, first, end, delay, taps, gain_bound, floor, frame_floor, frame_peaks)\n"
+"--\n\n"
+"(true peak, sample peak) of outputs first .. end - 1 of a true-peak detector's extended\n"
+"buffer ``planar`` ((channels, width) float64, C order, width a multiple of 2 * delay, finite):\n"
+"output o is the largest of |planar[:, o + delay]| and the true_peak_rows value of frame o.\n"
+"The true peak is at least ``floor``. Rows whose window, times ``gain_bound``, cannot exceed\n"
+"the running maximum (or ``frame_floor``, when ``frame_peaks`` is given) are not interpolated.\n"
+"``frame_peaks``: None, or (end - first,) float64 to receive each output (exact wherever it\n"
+"could exceed frame_floor, elsewhere the sample magnitude).");
+
+static PyObject *true_peak_block(PyObject *module, PyObject *args) {
+    PyObject *planar_object, *taps_object, *frame_peaks_object;
+    Py_ssize_t first, end, delay;
+    double gain_bound, floor, frame_floor;
+    if (!PyArg_ParseTuple(args, "OnnnOdddO:true_peak_block", &planar_object, &first, &end,
+                          &delay, &taps_object, &gain_bound, &floor, &frame_floor,
+                          &frame_peaks_object)) {
+        return NULL;
+    }
+    Array planar, taps, frame_peaks;
+    int with_frames = frame_peaks_object != Py_None;
+    if (array_get(planar_object, &planar, "planar", "d", 8, 2, 0) < 0) {
+        return NULL;
+    }
+    if (array_get(taps_object, &taps, "taps", "f", 4, 2, 0) < 0) {
+        PyBuffer_Release(&planar.view);
+        return NULL;
+    }
+    if (with_frames && array_get(frame_peaks_object, &frame_peaks, "frame_peaks", "d", 8, 1, 1) < 0) {
+        PyBuffer_Release(&planar.view);
+        PyBuffer_Release(&taps.view);
+        return NULL;
+    }
+    const char *problem = NULL;
+    Py_ssize_t width = planar.shape[1], row = 2 * delay;
+    if (!array_is_contiguous(&planar) || !array_is_contiguous(&taps) ||
+        (with_frames && !array_is_contiguous(&frame_peaks))) {
+        problem = "planar, taps and frame_peaks must be C-ordered";
+    } else if (row <= 0 || row % LANES != 0 || row > MAX_ROW) {
+        problem = "2 * delay must be a positive multiple of 8, at most 64";
+    } else if (taps.shape[1] < 1 || taps.shape[1] > row + 1) {
+        problem = "taps must have 1 to 2 * delay + 1 columns";
+    } else if (width % row != 0 || first < 0 || first > end || end + 2 * delay > width ||
+               first >= row) {
+        problem = "first and end must lie in the buffer's first row and its body";
+    } else if (with_frames && frame_peaks.shape[0] != end - first) {
+        problem = "frame_peaks must have end - first entries";
+    }
+    double peak = floor, own = 0.0;
+    int failed = 0;
+    if (problem == NULL) {
+        Py_BEGIN_ALLOW_THREADS
+        failed = run_true_peak_block(planar.view.buf, planar.shape[0], width, first, end, delay,
+                                     taps.view.buf, taps.shape[0], taps.shape[1], gain_bound,
+                                     floor, frame_floor,
+                                     with_frames ? frame_peaks.view.buf : NULL, &peak, &own);
+        Py_END_ALLOW_THREADS
+    } else {
+        PyErr_SetString(PyExc_ValueError, problem);
+    }
+    PyBuffer_Release(&planar.view);
+    PyBuffer_Release(&taps.view);
+    if (with_frames) {
+        PyBuffer_Release(&frame_peaks.view);
+    }
+    if (problem != NULL) {
+        return NULL;
+    }
+    if (failed) {
+        return PyErr_NoMemory();
+    }
+    return Py_BuildValue("(dd)", peak, own);
+}
+
 /* ---- module ---------------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
     {"sos_filter", sos_filter, METH_VARARGS, sos_filter_doc},
     {"sos_power", sos_power, METH_VARARGS, sos_power_doc},
     {"true_peak_rows", true_peak_rows, METH_VARARGS, true_peak_rows_doc},
+    {"true_peak_block", true_peak_block, METH_VARARGS, true_peak_block_doc},
     {NULL, NULL, 0, NULL},
 };
 

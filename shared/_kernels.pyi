@@ -22,3 +22,14 @@ def true_peak_rows(
     taps: NDArray[np.float32],
     out: NDArray[np.float32],
 ) -> None: ...
+def true_peak_block(
+    planar: NDArray[np.float64],
+    first: int,
+    end: int,
+    delay: int,
+    taps: NDArray[np.float32],
+    gain_bound: float,
+    floor: float,
+    frame_floor: float,
+    frame_peaks: NDArray[np.float64] | None,
+) -> tuple[float, float]: ...

@@ -8,10 +8,11 @@ behind it.
   filters; the loudness meter K-weights its output below 40 kHz.
 
 Both run a small polyphase interpolation matrix (a least-squares fractional delay per phase).
-The detector's products, absolute values and maxima are one compiled loop
-(``shared._kernels.true_peak_rows``, single precision: an error below 1e-6 of full scale, under
-1e-5 dB, four orders inside the true-peak tolerance), the interpolator's a matrix product; both
-are cut so that every output is the same arithmetic whatever the block sizes.
+The detector's products, absolute values and maxima are compiled loops
+(``shared._kernels.true_peak_rows`` and ``true_peak_block``, single precision: an error below
+1e-6 of full scale, under 1e-5 dB, four orders inside the true-peak tolerance), the
+interpolator's a matrix product; both are cut so that every output is the same arithmetic
+whatever the block sizes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from shared._kernels import true_peak_rows
+from shared._kernels import true_peak_block, true_peak_rows
 from shared.blocks import FloatArray, as_block, channel_abs_max, check_sample_rate
 
 #: Oversampling factor. BS.1770-4 Annex 2 asks for at least 4× at 48 kHz. The under-read of a sine
@@ -197,39 +198,20 @@ class TruePeakDetector:
     ) -> tuple[float, float, FloatArray | None]:
         """(max(floor, largest output of the block), sample peak of the block's own frames,
         per-frame peaks when ``frame_floor`` is given)."""
-        d, row = self.delay_frames, self._row
+        d = self.delay_frames
         if end == first:
             return floor, 0.0, None if frame_floor is None else np.zeros(0)
-        magnitude = channel_abs_max(buffer.T)
-        sample_peak = float(magnitude[first + 2 * d : end + 2 * d].max())
-        centre = magnitude[first + d : end + d]
-        best = max(floor, float(centre.max()))
-        frame_peaks = None if frame_floor is None else centre.copy()
         if not d:
-            return best, sample_peak, frame_peaks
-        # Row r reads buffer rows r and r + 1; none of its outputs can exceed gain_bound times
-        # the largest |sample| there.
-        row_max = magnitude.reshape(-1, row).max(axis=1)
-        reach = np.maximum(row_max[:-1], row_max[1:])
-        threshold = best if frame_floor is None else min(best, frame_floor)
-        candidates = np.flatnonzero(reach * self._gain_bound > threshold)
-        if candidates.size:
-            peaks = self._row_peaks(buffer, candidates)
-            # Only this block's outputs count: not those of an earlier block sharing the first
-            # row, nor the ones after it that the next block decides.
-            if candidates[0] == 0:
-                peaks[0, :first] = 0.0
-            last = reach.size - 1
-            if candidates[-1] == last:
-                peaks[-1, end - last * row :] = 0.0
-            best = max(best, float(peaks.max()))
-            if frame_peaks is not None:
-                # Whole rows into place (zeros elsewhere), then one slice: far cheaper than
-                # scattering every frame by index, and the same values.
-                every_row = np.zeros((reach.size, row))
-                every_row[candidates] = peaks
-                np.maximum(frame_peaks, every_row.ravel()[first:end], out=frame_peaks)
-        return best, sample_peak, frame_peaks
+            magnitude = channel_abs_max(buffer[:, first:end].T)
+            peak = float(magnitude.max())
+            return max(floor, peak), peak, None if frame_floor is None else magnitude
+        # One compiled pass: sample magnitudes, the rows that could exceed the running maximum
+        # (gain_bound times the largest |sample| a row's window reads), and their 4× peaks.
+        frame_peaks = None if frame_floor is None else np.empty(end - first)
+        true_peak, sample_peak = true_peak_block(
+            buffer, first, end, d, self._taps, self._gain_bound, floor,
+            -1.0 if frame_floor is None else frame_floor, frame_peaks)
+        return true_peak, sample_peak, frame_peaks
 
     def _row_peaks(self, buffer: FloatArray, rows: NDArray[np.intp] | int
                    ) -> NDArray[np.float32]:

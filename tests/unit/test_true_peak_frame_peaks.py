@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared._kernels import true_peak_rows
+from shared._kernels import true_peak_block, true_peak_rows
 from shared.true_peak import TruePeakDetector
 
 RATE = 44_100
@@ -65,3 +65,23 @@ def test_the_row_kernel_refuses_what_it_cannot_run(
     taps = np.ones((3, 17), dtype=np.float32)
     with pytest.raises((TypeError, ValueError), match=message):
         true_peak_rows(planar, rows, taps, out)
+
+
+@pytest.mark.parametrize(
+    ("width", "first", "end", "delay", "frame_peaks", "message"),
+    [
+        (64, 0, 50, 8, None, "first and end"),  # the last outputs' windows leave the buffer
+        (64, 16, 20, 8, None, "first and end"),  # first is past the buffer's first row
+        (64, 5, 3, 8, None, "first and end"),
+        (60, 0, 20, 8, None, "first and end"),  # not whole rows
+        (64, 0, 20, 3, None, "multiple of 8"),
+        (64, 0, 20, 8, np.zeros(19), "end - first"),
+    ],
+)
+def test_the_block_kernel_refuses_what_it_cannot_run(
+    width: int, first: int, end: int, delay: int, frame_peaks: np.ndarray | None, message: str
+) -> None:
+    taps = np.ones((3, 17), dtype=np.float32)
+    with pytest.raises(ValueError, match=message):
+        true_peak_block(np.zeros((2, width)), first, end, delay, taps, 1.5, 0.0, -1.0,
+                        frame_peaks)
