@@ -334,14 +334,10 @@ typedef int32_t vint __attribute__((vector_size(LANES * sizeof(int32_t))));
 #define VMAX(a, b) ((vfloat)(((vint)(a) & ((a) > (b))) | ((vint)(b) & ~((a) > (b)))))
 
 
-/* For each listed row r and each frame j < row of it, out[r][j] is the largest over channels
- * and phases of |sum_i taps[p][i] * planar[c][r * row + j + i]|: the filter runs over the
- * window oldest first. */
-VECTOR_CLONES
-static void run_true_peak_rows(const double *planar, Py_ssize_t channels, Py_ssize_t width,
-                               const int64_t *rows, Py_ssize_t count, const float *taps,
-                               Py_ssize_t phases, Py_ssize_t length, Py_ssize_t row,
-                               float *out) {
+static inline __attribute__((always_inline)) void true_peak_rows_of(
+    const double *planar, Py_ssize_t channels, Py_ssize_t width, const int64_t *rows,
+    Py_ssize_t count, const float *taps, Py_ssize_t phases, Py_ssize_t length, Py_ssize_t row,
+    float *out) {
     const Py_ssize_t span = row + length - 1;
     for (Py_ssize_t r = 0; r < count; r++) {
         vfloat best[MAX_ROW / LANES];
@@ -367,6 +363,22 @@ static void run_true_peak_rows(const double *planar, Py_ssize_t channels, Py_ssi
             }
         }
         memcpy(out + r * row, best, (size_t)row * sizeof(float));
+    }
+}
+
+/* For each listed row r and each frame j < row of it, out[r][j] is the largest over channels
+ * and phases of |sum_i taps[p][i] * planar[c][r * row + j + i]|: the filter runs over the
+ * window oldest first. The detector's own shape (3 phases of 17 taps, 16-frame rows) is
+ * compiled with its loop bounds known, the same arithmetic as any other. */
+VECTOR_CLONES
+static void run_true_peak_rows(const double *planar, Py_ssize_t channels, Py_ssize_t width,
+                               const int64_t *rows, Py_ssize_t count, const float *taps,
+                               Py_ssize_t phases, Py_ssize_t length, Py_ssize_t row,
+                               float *out) {
+    if (phases == 3 && length == 17 && row == 16) {
+        true_peak_rows_of(planar, channels, width, rows, count, taps, 3, 17, 16, out);
+    } else {
+        true_peak_rows_of(planar, channels, width, rows, count, taps, phases, length, row, out);
     }
 }
 
@@ -457,36 +469,44 @@ static int run_true_peak_block(const double *planar, Py_ssize_t channels, Py_ssi
     const Py_ssize_t row = 2 * delay, rows = width / row;
     double *row_max = PyMem_RawMalloc((size_t)rows * sizeof(double));
     int64_t *listed = PyMem_RawMalloc((size_t)rows * sizeof(int64_t));
-    float *peaks = PyMem_RawMalloc((size_t)rows * (size_t)row * sizeof(float));
+    /* Doubles, so the same scratch holds the frame magnitudes first. */
+    float *peaks = PyMem_RawMalloc((size_t)width * sizeof(double));
     if (row_max == NULL || listed == NULL || peaks == NULL) {
         PyMem_RawFree(row_max);
         PyMem_RawFree(listed);
         PyMem_RawFree(peaks);
         return -1;
     }
-    /* The largest |sample| over channels: per row, over the block's own frames, and at the
-     * centre of each output (the phase-0 point). */
-    double best = floor, own = 0.0;
+    /* The largest |sample| over channels, frame by frame (into the peaks' scratch, which is
+     * as long as the buffer), then per row, over the block's own frames and at the centre of
+     * each output (the phase-0 point). */
+    double *magnitude = (double *)peaks;
+    for (Py_ssize_t i = 0; i < width; i++) {
+        magnitude[i] = fabs(planar[i]);
+    }
+    for (Py_ssize_t c = 1; c < channels; c++) {
+        const double *x = planar + c * width;
+        for (Py_ssize_t i = 0; i < width; i++) {
+            double v = fabs(x[i]);
+            magnitude[i] = v > magnitude[i] ? v : magnitude[i];
+        }
+    }
     for (Py_ssize_t r = 0; r < rows; r++) {
         double largest = 0.0;
         for (Py_ssize_t i = r * row; i < (r + 1) * row; i++) {
-            double m = 0.0;
-            for (Py_ssize_t c = 0; c < channels; c++) {
-                double v = fabs(planar[c * width + i]);
-                m = v > m ? v : m;
-            }
-            largest = m > largest ? m : largest;
-            if (i >= first + 2 * delay && i < end + 2 * delay) {
-                own = m > own ? m : own;
-            }
-            if (i >= first + delay && i < end + delay) {
-                best = m > best ? m : best;
-                if (frame_peaks != NULL) {
-                    frame_peaks[i - delay - first] = m;
-                }
-            }
+            largest = magnitude[i] > largest ? magnitude[i] : largest;
         }
         row_max[r] = largest;
+    }
+    double best = floor, own = 0.0;
+    for (Py_ssize_t i = first + 2 * delay; i < end + 2 * delay; i++) {
+        own = magnitude[i] > own ? magnitude[i] : own;
+    }
+    for (Py_ssize_t i = first + delay; i < end + delay; i++) {
+        best = magnitude[i] > best ? magnitude[i] : best;
+    }
+    if (frame_peaks != NULL) {
+        memcpy(frame_peaks, magnitude + first + delay, (size_t)(end - first) * sizeof(double));
     }
     /* Row r reads buffer rows r and r + 1: none of its outputs can exceed gain_bound times the
      * largest |sample| there. */
@@ -502,15 +522,19 @@ static int run_true_peak_block(const double *planar, Py_ssize_t channels, Py_ssi
     /* Only this block's outputs count: not those of an earlier block sharing the first row,
      * nor the ones after it that the next block decides. */
     for (Py_ssize_t k = 0; k < count; k++) {
-        for (Py_ssize_t j = 0; j < row; j++) {
-            Py_ssize_t o = listed[k] * row + j;
-            if (o < first || o >= end) {
-                continue;
-            }
-            double v = (double)peaks[k * row + j];
+        const Py_ssize_t start = listed[k] * row;
+        const Py_ssize_t lo = first > start ? first - start : 0;
+        const Py_ssize_t hi = end - start < row ? end - start : row;
+        const float *value = peaks + k * row;
+        for (Py_ssize_t j = lo; j < hi; j++) {
+            double v = (double)value[j];
             best = v > best ? v : best;
-            if (frame_peaks != NULL && v > frame_peaks[o - first]) {
-                frame_peaks[o - first] = v;
+        }
+        if (frame_peaks != NULL) {
+            for (Py_ssize_t j = lo; j < hi; j++) {
+                double v = (double)value[j];
+                double *frame = frame_peaks + (start + j - first);
+                *frame = v > *frame ? v : *frame;
             }
         }
     }
