@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mastering_service.chain.stage import Block, check_channels
+from shared._kernels import encode_s16
 from shared.blocks import as_block
 
 ENCODINGS = ("s16", "s24", "f32")
@@ -44,13 +45,17 @@ def _hash32(keys: NDArray[np.uint32]) -> NDArray[np.uint32]:
     return h
 
 
+def _first_key(seed: int, start_frame: int, channels: int) -> int:
+    """Hash key of the first sample of absolute frame ``start_frame`` (then one per sample)."""
+    seed_key = int(_hash32(np.array([seed & 0xFFFFFFFF], dtype=np.uint32))[0])
+    return (start_frame * channels + seed_key) & 0xFFFFFFFF
+
+
 def tpdf_dither_lsb(seed: int, start_frame: int, frames: int, channels: int) -> NDArray[np.float64]:
     """TPDF dither in LSB, shape ``(frames, channels)``, values in (−1, 1), for absolute frames
     ``start_frame …`` (sample index = frame · channels + channel, modulo 2³²)."""
-    seed_key = int(_hash32(np.array([seed & 0xFFFFFFFF], dtype=np.uint32))[0])
-    first = (start_frame * channels + seed_key) & 0xFFFFFFFF
     keys = np.arange(frames * channels, dtype=np.uint32)
-    keys += np.uint32(first)
+    keys += np.uint32(_first_key(seed, start_frame, channels))
     h = _hash32(keys)
     high = (h >> np.uint32(_UNIFORM_BITS)).astype(np.int32)
     low = (h & np.uint32((1 << _UNIFORM_BITS) - 1)).astype(np.int32)
@@ -81,13 +86,11 @@ class Encoder:
         return np.clip(x, -1.0, 1.0).astype("<f4").tobytes()
 
     def _s16(self, x: Block, start_frame: int) -> bytes:
-        dither = tpdf_dither_lsb(self.dither_seed, start_frame, x.shape[0], self.channels)
-        dither[np.abs(x) < SILENCE_THRESHOLD] = 0.0
-        scaled = x * S16_SCALE
-        scaled += dither
-        np.rint(scaled, out=scaled)
-        np.clip(scaled, -S16_SCALE, S16_SCALE - 1.0, out=scaled)
-        return scaled.astype("<i2").tobytes()
+        # tpdf_dither_lsb's values, the silence rule, rounding and clipping in one compiled
+        # loop, bit for bit (tests compare the two).
+        out = np.empty(x.shape, dtype="<i2")
+        encode_s16(x, _first_key(self.dither_seed, start_frame, self.channels), out)
+        return out.tobytes()
 
     @staticmethod
     def _s24(x: Block) -> bytes:

@@ -22,6 +22,8 @@ from scipy import signal
 
 from mastering_service.chain.dynamics import GentleCompressor, TransientExpander
 from mastering_service.chain.encoding import (
+    S16_SCALE,
+    SILENCE_THRESHOLD,
     Encoder,
     tpdf_dither_lsb,
     wav_header,
@@ -33,6 +35,7 @@ from mastering_service.chain.limiter import DEFAULT_LOOKAHEAD_MS, HOLD_MS, TrueP
 from mastering_service.chain.stage import SosFilter, Stage
 from mastering_service.chain.tonal_eq import TonalEQ
 from mastering_service.chain.width import MidSideWidth
+from shared._kernels import encode_s16
 from shared.loudness import integrated_loudness
 from tests.signals import db_to_amplitude, ffmpeg_ebur128, music_like, sine
 
@@ -511,6 +514,41 @@ def test_dither_is_triangular_within_one_lsb() -> None:
     assert abs(np.corrcoef(d[:-1], d[1:])[0, 1]) < 0.01
     inner = np.mean(np.abs(d) < 0.5)
     assert inner == pytest.approx(0.75, abs=0.01)  # triangle: 3/4 of the mass within ±½
+
+
+@pytest.mark.parametrize("start_frame", [0, 1000, 2**31 - 3, 2**32 - 7])
+def test_s16_encoder_is_the_dither_definition_bit_for_bit(start_frame: int) -> None:
+    """The compiled encoder against ``tpdf_dither_lsb``, the silence rule, rint and the clip,
+    written out in numpy: loud and clipping samples, digital silence, exact half-LSB ties after
+    the dither, and the hash key wrapping past 2³²."""
+    rng = np.random.default_rng(11)
+    x = rng.uniform(-1.3, 1.3, (6000, 2))
+    x[:500] = rng.uniform(-1.0, 1.0, (500, 2)) * 2.0**-24  # under the silence threshold
+    x[1000:1100] = 0.0
+    dither = tpdf_dither_lsb(99, start_frame, x.shape[0], 2)
+    # Exact ties once dithered (k + ½, every term exact in binary): rounding goes to even.
+    k = rng.integers(5, 200, (500, 2)) * rng.choice([-1, 1], (500, 2))
+    x[500:1000] = (k + 0.5 - dither[500:1000]) / S16_SCALE
+    dither[np.abs(x) < SILENCE_THRESHOLD] = 0.0
+    expected = np.clip(np.rint(x * S16_SCALE + dither), -S16_SCALE, S16_SCALE - 1.0)
+    got = np.frombuffer(Encoder("s16", 2, 99).encode(x, start_frame), dtype="<i2")
+    np.testing.assert_array_equal(got.reshape(-1, 2), expected.astype(np.int16))
+
+
+@pytest.mark.parametrize(
+    ("out", "key", "message"),
+    [
+        (np.zeros((10, 1), dtype=np.int16), 0, "shape of x"),
+        (np.zeros((10, 2), dtype=np.int32), 0, "'h'"),
+        (np.zeros((10, 2), dtype=np.int16), 2**32, "32 bits"),
+    ],
+)
+def test_the_s16_kernel_refuses_what_it_cannot_run(
+    out: np.ndarray, key: int, message: str
+) -> None:
+    with pytest.raises((TypeError, ValueError), match=message):
+        encode_s16(np.zeros((10, 2)), key, out)
+    assert not out.any()
 
 
 def test_s16_dither_is_added_and_rounded() -> None:
