@@ -1,5 +1,5 @@
 /*
- * shared._kernels: the two inner loops of the signal path that numpy cannot run well.
+ * shared._kernels: the inner loops of the signal path that numpy cannot run well.
  *
  * - sos_filter: a cascade of biquads (transposed direct form II, the layout and arithmetic of
  *   scipy.signal.sosfilt) over every channel of a block, state carried in a caller's array.
@@ -10,10 +10,14 @@
  * - true_peak_rows: the largest |value| of the 4x interpolated signal for rows of frames, the
  *   polyphase FIR of BS.1770-4 Annex 2. Products, absolute values and maxima are fused in
  *   registers, eight frames a vector; numpy would write every phase of every frame to memory.
+ * - true_peak_block: a detector block in one pass (sample magnitudes, the rows worth
+ *   interpolating, their peaks), what TruePeakDetector.measure needs.
+ * - encode_s16: TPDF-dithered 16-bit PCM (mastering_service/chain/encoding.py's definition).
+ * - float_planes: single-precision decoder planes to a cleaned float64 block (shared/audio.py).
  *
- * Both are plain loops over buffers the Python side owns and shapes (shared/sections.py,
- * shared/true_peak.py); every output is the same arithmetic whatever the block it arrives in,
- * so a stream cut anywhere gives the same bytes. Both release the GIL.
+ * All are plain loops over buffers the Python side owns and shapes; every output is the same
+ * arithmetic whatever the block it arrives in, so a stream cut anywhere gives the same bytes.
+ * Each checks its buffers before the loop runs and releases the GIL while it runs.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -623,6 +627,78 @@ static PyObject *true_peak_block(PyObject *module, PyObject *args) {
     return Py_BuildValue("(dd)", peak, own);
 }
 
+/* ---- decoded planes ---------------------------------------------------------------------------- */
+
+PyDoc_STRVAR(float_planes_doc,
+"float_planes(planes, out, limit)\n--\n\n"
+"Interleave single-precision channel planes (a sequence of ``channels`` 1-D float32 arrays of\n"
+"at least ``frames`` samples) into ``out`` ((frames, channels) float64, C order): NaN and\n"
+"infinities become 0, magnitudes beyond ``limit`` are clamped to it (the decoder's cleaning,\n"
+"shared.audio._clean, in the same pass).");
+
+static PyObject *float_planes(PyObject *module, PyObject *args) {
+    PyObject *planes_object, *out_object;
+    double limit;
+    if (!PyArg_ParseTuple(args, "OOd:float_planes", &planes_object, &out_object, &limit)) {
+        return NULL;
+    }
+    PyObject *planes = PySequence_Fast(planes_object, "planes must be a sequence of arrays");
+    if (planes == NULL) {
+        return NULL;
+    }
+    Array out;
+    if (array_get(out_object, &out, "out", "d", 8, 2, 1) < 0) {
+        Py_DECREF(planes);
+        return NULL;
+    }
+    Py_ssize_t channels = PySequence_Fast_GET_SIZE(planes), frames = out.shape[0];
+    const char *problem = NULL;
+    if (out.shape[1] != channels || !array_is_contiguous(&out)) {
+        problem = "out must be C-ordered, one column per plane";
+    } else if (channels > 64) {
+        problem = "at most 64 planes";
+    }
+    Array views[64];
+    Py_ssize_t held = 0;
+    for (; problem == NULL && held < channels; held++) {
+        PyObject *plane = PySequence_Fast_GET_ITEM(planes, held);
+        if (array_get(plane, &views[held], "plane", "f", 4, 1, 0) < 0) {
+            break;
+        }
+        if (views[held].shape[0] < frames || (frames > 1 && views[held].step[0] != 1)) {
+            problem = "every plane must hold out's frames, contiguously";
+            held++;
+        }
+    }
+    int ok = problem == NULL && held == channels && !PyErr_Occurred();
+    if (ok) {
+        double *y = out.view.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t c = 0; c < channels; c++) {
+            const float *x = views[c].view.buf;
+            for (Py_ssize_t n = 0; n < frames; n++) {
+                double v = (double)x[n];
+                v = isfinite(v) ? v : 0.0;
+                v = v < -limit ? -limit : v;
+                v = v > limit ? limit : v;
+                y[n * channels + c] = v;
+            }
+        }
+        Py_END_ALLOW_THREADS
+    } else if (problem != NULL) {
+        PyErr_SetString(PyExc_ValueError, problem);
+    }
+    for (Py_ssize_t c = 0; c < held; c++) {
+        PyBuffer_Release(&views[c].view);
+    }
+    PyBuffer_Release(&out.view);
+    Py_DECREF(planes);
+    if (!ok) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* ---- 16-bit encoding -------------------------------------------------------------------------- */
 
 /* Integer finaliser "lowbias32" (C. Wellons, hash-prospector): a bijection on uint32 whose output
@@ -723,12 +799,13 @@ static PyMethodDef methods[] = {
     {"true_peak_rows", true_peak_rows, METH_VARARGS, true_peak_rows_doc},
     {"true_peak_block", true_peak_block, METH_VARARGS, true_peak_block_doc},
     {"encode_s16", encode_s16, METH_VARARGS, encode_s16_doc},
+    {"float_planes", float_planes, METH_VARARGS, float_planes_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_definition = {
     PyModuleDef_HEAD_INIT, "shared._kernels",
-    "The signal path's compiled inner loops: biquad cascades and true-peak rows.", -1, methods,
+    "The signal path's compiled inner loops (see shared/_kernels.c).", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 

@@ -1,5 +1,7 @@
 """Types of ``shared._kernels`` (``shared/_kernels.c``)."""
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -34,3 +36,6 @@ def true_peak_block(
     frame_peaks: NDArray[np.float64] | None,
 ) -> tuple[float, float]: ...
 def encode_s16(x: NDArray[np.float64], first_key: int, out: NDArray[np.int16]) -> None: ...
+def float_planes(
+    planes: Sequence[NDArray[np.float32]], out: NDArray[np.float64], limit: float
+) -> None: ...

@@ -64,6 +64,7 @@ import numpy as np
 import soundfile as sf
 from numpy.typing import NDArray
 
+from shared._kernels import float_planes
 from shared.blocks import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
 from shared.errors import UnsupportedAudio
 
@@ -223,6 +224,16 @@ def _clean(block: AudioBlock) -> None:
 
 def _as_float_block(frame: Any, channels: int) -> AudioBlock:
     """A decoded frame (any sample format) as a new float64 ``(samples, channels)`` block."""
+    if frame.format.name == "fltp":
+        # What the lossy decoders give (Vorbis, Opus, AAC, MP3): planes to a cleaned block in
+        # one compiled pass instead of a stack, a conversion and two cleaning passes.
+        count = int(frame.samples)
+        planes = [np.frombuffer(plane, np.float32, count) for plane in frame.planes]
+        if len(planes) != channels:
+            raise UnsupportedAudio("cannot decode audio: the channel count changes mid-stream")
+        block = np.empty((count, channels))
+        float_planes(planes, block, SAMPLE_LIMIT)
+        return block
     samples, scale = _frame_planes(frame, channels)
     block = np.empty(samples.shape)
     if scale is None:
