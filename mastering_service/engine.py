@@ -51,9 +51,9 @@ from shared.errors import UnsupportedAudio
 from shared.loudness import LoudnessMeter
 
 #: Frames per internal processing step: large enough to amortise the stages' per-call overhead
-#: (8192 costs 40 % more time per track than this), small enough to keep a stream's buffers
-#: under a few MB.
-QUANTUM_FRAMES = 32_768
+#: (a 4-min render costs 0.84 s of CPU at this size, 0.95 s at 32 768, 1.03 s at 16 384, 0.82 s
+#: at 131 072), small enough to keep a stream's buffers under a few MB.
+QUANTUM_FRAMES = 65_536
 #: The first step is short, so the first chunk of an unseeked stream is ready in milliseconds.
 FIRST_QUANTUM_FRAMES = 4096
 #: Decoding starts at least this long before a seek position so every stage's state has
