@@ -329,9 +329,10 @@ static PyObject *sos_power(PyObject *module, PyObject *args) {
 
 /* Frames per vector: eight single-precision lanes (one AVX register, two SSE ones). */
 #define LANES 8
-/* Longest row and longest filter the kernel's stack buffers hold. */
+/* Longest row, most taps per half window and most phases the kernel's stack buffers hold. */
 #define MAX_ROW 64
-#define MAX_TAPS 64
+#define MAX_HALF 32
+#define MAX_PHASES 16
 
 typedef float vfloat __attribute__((vector_size(LANES * sizeof(float))));
 typedef int32_t vint __attribute__((vector_size(LANES * sizeof(int32_t))));
@@ -339,33 +340,59 @@ typedef int32_t vint __attribute__((vector_size(LANES * sizeof(int32_t))));
 #define VABS(v) ((vfloat)((vint)(v) & 0x7fffffff))
 #define VMAX(a, b) ((vfloat)(((vint)(a) & ((a) > (b))) | ((vint)(b) & ~((a) > (b)))))
 
-
+/* The interpolation phases in their mirrored form. Phase p and phase factor - p of a
+ * fractional-delay interpolator are each other's taps reversed, so over the window positions
+ * 1 .. 2H of an output (oldest first), with s_i = w[i] + w[2H + 1 - i] and
+ * d_i = w[i] - w[2H + 1 - i] for i = 1 .. H:
+ *   A = (y_p + y_{factor-p}) / 2 = sum_i a_i s_i,   B = (y_p - y_{factor-p}) / 2 = sum_i b_i d_i,
+ * and max(|y_p|, |y_{factor-p}|) = |A| + |B|; the middle phase of an even factor is symmetric,
+ * an A alone. ``taps`` holds the ``sums`` rows (a of each pair, then the middle phase's) and
+ * then one ``b`` row per pair: half the products of the phases written out. */
 static inline __attribute__((always_inline)) void true_peak_rows_of(
     const double *planar, Py_ssize_t channels, Py_ssize_t width, const int64_t *rows,
-    Py_ssize_t count, const float *taps, Py_ssize_t phases, Py_ssize_t length, Py_ssize_t row,
-    float *out) {
-    const Py_ssize_t span = row + length - 1;
+    Py_ssize_t count, const float *taps, Py_ssize_t sums, Py_ssize_t pairs, Py_ssize_t half,
+    Py_ssize_t row, float *out) {
+    const Py_ssize_t span = row + 2 * half;
+    const float *differences = taps + sums * half;
     for (Py_ssize_t r = 0; r < count; r++) {
         vfloat best[MAX_ROW / LANES];
         memset(best, 0, sizeof best);
         for (Py_ssize_t c = 0; c < channels; c++) {
             const double *source = planar + c * width + rows[r] * row;
-            float window[MAX_ROW + MAX_TAPS];
+            float window[MAX_ROW + 2 * MAX_HALF + LANES];
             for (Py_ssize_t i = 0; i < span; i++) {
                 window[i] = (float)source[i];
             }
-            for (Py_ssize_t p = 0; p < phases; p++) {
-                const float *h = taps + p * length;
-                for (Py_ssize_t g = 0; g < row / LANES; g++) {
-                    vfloat sum = {0};
-                    for (Py_ssize_t i = 0; i < length; i++) {
-                        vfloat v;
-                        memcpy(&v, window + g * LANES + i, sizeof v);
-                        sum += h[i] * v;
-                    }
-                    vfloat magnitude = VABS(sum);
-                    best[g] = VMAX(best[g], magnitude);
+            for (Py_ssize_t g = 0; g < row / LANES; g++) {
+                vfloat a[MAX_PHASES], b[MAX_PHASES];
+                for (Py_ssize_t k = 0; k < sums; k++) {
+                    a[k] = (vfloat){0};
                 }
+                for (Py_ssize_t k = 0; k < pairs; k++) {
+                    b[k] = (vfloat){0};
+                }
+                for (Py_ssize_t i = 1; i <= half; i++) {
+                    vfloat early, late;
+                    memcpy(&early, window + g * LANES + i, sizeof early);
+                    memcpy(&late, window + g * LANES + 2 * half + 1 - i, sizeof late);
+                    vfloat sum = early + late, difference = early - late;
+                    for (Py_ssize_t k = 0; k < sums; k++) {
+                        a[k] += taps[k * half + i - 1] * sum;
+                    }
+                    for (Py_ssize_t k = 0; k < pairs; k++) {
+                        b[k] += differences[k * half + i - 1] * difference;
+                    }
+                }
+                vfloat largest = best[g];
+                for (Py_ssize_t k = 0; k < pairs; k++) {
+                    vfloat both = VABS(a[k]) + VABS(b[k]);
+                    largest = VMAX(largest, both);
+                }
+                for (Py_ssize_t k = pairs; k < sums; k++) {
+                    vfloat alone = VABS(a[k]);
+                    largest = VMAX(largest, alone);
+                }
+                best[g] = largest;
             }
         }
         memcpy(out + r * row, best, (size_t)row * sizeof(float));
@@ -373,32 +400,51 @@ static inline __attribute__((always_inline)) void true_peak_rows_of(
 }
 
 /* For each listed row r and each frame j < row of it, out[r][j] is the largest over channels
- * and phases of |sum_i taps[p][i] * planar[c][r * row + j + i]|: the filter runs over the
- * window oldest first. The detector's own shape (3 phases of 17 taps, 16-frame rows) is
+ * and phases of the interpolated |value| at frame r * row + j (window positions 1 .. 2H after
+ * it). The detector's own shape (4x: one pair and a middle phase, H = 8, 16-frame rows) is
  * compiled with its loop bounds known, the same arithmetic as any other. */
 VECTOR_CLONES
 static void run_true_peak_rows(const double *planar, Py_ssize_t channels, Py_ssize_t width,
                                const int64_t *rows, Py_ssize_t count, const float *taps,
-                               Py_ssize_t phases, Py_ssize_t length, Py_ssize_t row,
-                               float *out) {
-    if (phases == 3 && length == 17 && row == 16) {
-        true_peak_rows_of(planar, channels, width, rows, count, taps, 3, 17, 16, out);
+                               Py_ssize_t sums, Py_ssize_t pairs, Py_ssize_t half,
+                               Py_ssize_t row, float *out) {
+    if (sums == 2 && pairs == 1 && half == 8 && row == 16) {
+        true_peak_rows_of(planar, channels, width, rows, count, taps, 2, 1, 8, 16, out);
     } else {
-        true_peak_rows_of(planar, channels, width, rows, count, taps, phases, length, row, out);
+        true_peak_rows_of(planar, channels, width, rows, count, taps, sums, pairs, half, row,
+                          out);
     }
 }
 
+/* Checks a mirrored ``taps`` array against ``pairs`` and the row length; NULL when it fits. */
+static const char *check_mirrored_taps(const Array *taps, Py_ssize_t pairs, Py_ssize_t row) {
+    Py_ssize_t half = taps->shape[1], sums = taps->shape[0] - pairs;
+    if (!array_is_contiguous(taps)) {
+        return "taps must be C-ordered";
+    }
+    if (pairs < 0 || sums < pairs || sums > pairs + 1 || sums < 1 || sums > MAX_PHASES) {
+        return "taps must hold the sum rows (one per pair, and the middle phase) and one "
+               "difference row per pair";
+    }
+    if (half < 1 || half > MAX_HALF || 2 * half > row) {
+        return "taps must have 1 to 32 columns, at most half a row";
+    }
+    return NULL;
+}
+
 PyDoc_STRVAR(true_peak_rows_doc,
-"true_peak_rows(planar, rows, taps, out)\n--\n\n"
+"true_peak_rows(planar, rows, taps, pairs, out)\n--\n\n"
 "For row r = rows[k] of ``planar`` ((channels, width) float64, C order) and each of its\n"
 "R = out.shape[1] frames j (a multiple of 8, at most 64), out[k, j] (float32) becomes the\n"
-"largest over channels c and phases p of |sum_i taps[p, i] * planar[c, r*R + j + i]|.\n"
-"``taps``: (phases, T) float32, C order, T at most 64; every window must lie inside planar.");
+"largest over channels and phases of the interpolated |value| of frame r*R + j, from window\n"
+"positions 1 .. 2H after it. ``taps``: (sums + pairs, H) float32, C order, the mirrored form\n"
+"(shared/_kernels.c); every window must lie inside planar.");
 
 static PyObject *true_peak_rows(PyObject *module, PyObject *args) {
     PyObject *planar_object, *rows_object, *taps_object, *out_object;
-    if (!PyArg_ParseTuple(args, "OOOO:true_peak_rows", &planar_object, &rows_object,
-                          &taps_object, &out_object)) {
+    Py_ssize_t pairs;
+    if (!PyArg_ParseTuple(args, "OOOnO:true_peak_rows", &planar_object, &rows_object,
+                          &taps_object, &pairs, &out_object)) {
         return NULL;
     }
     Array planar, rows, taps, out;
@@ -423,21 +469,18 @@ static PyObject *true_peak_rows(PyObject *module, PyObject *args) {
     }
     const char *problem = NULL;
     Py_ssize_t channels = planar.shape[0], width = planar.shape[1];
-    Py_ssize_t count = rows.shape[0], row = out.shape[1];
-    Py_ssize_t phases = taps.shape[0], length = taps.shape[1];
-    if (!array_is_contiguous(&planar) || !array_is_contiguous(&taps) ||
-        !array_is_contiguous(&out) || (count > 1 && rows.step[0] != 1)) {
-        problem = "planar, rows, taps and out must be C-ordered";
+    Py_ssize_t count = rows.shape[0], row = out.shape[1], half = taps.shape[1];
+    if (!array_is_contiguous(&planar) || !array_is_contiguous(&out) ||
+        (count > 1 && rows.step[0] != 1)) {
+        problem = "planar, rows and out must be C-ordered";
     } else if (out.shape[0] != count) {
         problem = "out must have one row per entry of rows";
     } else if (row <= 0 || row % LANES != 0 || row > MAX_ROW) {
         problem = "rows must be a positive multiple of 8 frames, at most 64";
-    } else if (length < 1 || length > MAX_TAPS) {
-        problem = "taps must have 1 to 64 columns";
-    } else {
+    } else if ((problem = check_mirrored_taps(&taps, pairs, row)) == NULL) {
         const int64_t *listed = rows.view.buf;
         for (Py_ssize_t k = 0; k < count; k++) {
-            if (listed[k] < 0 || listed[k] * row + row + length - 1 > width) {
+            if (listed[k] < 0 || listed[k] * row + row + 2 * half > width) {
                 problem = "a row's window reaches outside planar";
                 break;
             }
@@ -446,7 +489,8 @@ static PyObject *true_peak_rows(PyObject *module, PyObject *args) {
     if (problem == NULL) {
         Py_BEGIN_ALLOW_THREADS
         run_true_peak_rows(planar.view.buf, channels, width, rows.view.buf, count,
-                           taps.view.buf, phases, length, row, out.view.buf);
+                           taps.view.buf, taps.shape[0] - pairs, pairs, half, row,
+                           out.view.buf);
         Py_END_ALLOW_THREADS
     } else {
         PyErr_SetString(PyExc_ValueError, problem);
@@ -469,8 +513,9 @@ static PyObject *true_peak_rows(PyObject *module, PyObject *args) {
  * Returns -1 (with no exception set) when the scratch memory cannot be had. */
 static int run_true_peak_block(const double *planar, Py_ssize_t channels, Py_ssize_t width,
                                Py_ssize_t first, Py_ssize_t end, Py_ssize_t delay,
-                               const float *taps, Py_ssize_t phases, Py_ssize_t length,
-                               double gain_bound, double floor, double frame_floor,
+                               const float *taps, Py_ssize_t sums, Py_ssize_t pairs,
+                               Py_ssize_t half, double gain_bound, double floor,
+                               double frame_floor,
                                double *frame_peaks, double *true_peak, double *sample_peak) {
     const Py_ssize_t row = 2 * delay, rows = width / row;
     double *row_max = PyMem_RawMalloc((size_t)rows * sizeof(double));
@@ -524,7 +569,8 @@ static int run_true_peak_block(const double *planar, Py_ssize_t channels, Py_ssi
             listed[count++] = r;
         }
     }
-    run_true_peak_rows(planar, channels, width, listed, count, taps, phases, length, row, peaks);
+    run_true_peak_rows(planar, channels, width, listed, count, taps, sums, pairs, half, row,
+                       peaks);
     /* Only this block's outputs count: not those of an earlier block sharing the first row,
      * nor the ones after it that the next block decides. */
     for (Py_ssize_t k = 0; k < count; k++) {
@@ -553,7 +599,8 @@ static int run_true_peak_block(const double *planar, Py_ssize_t channels, Py_ssi
 }
 
 PyDoc_STRVAR(true_peak_block_doc,
-"true_peak_block(planar, first, end, delay, taps, gain_bound, floor, frame_floor, frame_peaks)\n"
+"true_peak_block(planar, first, end, delay, taps, pairs, gain_bound, floor, frame_floor,\n"
+"                frame_peaks)\n"
 "--\n\n"
 "(true peak, sample peak) of outputs first .. end - 1 of a true-peak detector's extended\n"
 "buffer ``planar`` ((channels, width) float64, C order, width a multiple of 2 * delay, finite):\n"
@@ -565,10 +612,10 @@ PyDoc_STRVAR(true_peak_block_doc,
 
 static PyObject *true_peak_block(PyObject *module, PyObject *args) {
     PyObject *planar_object, *taps_object, *frame_peaks_object;
-    Py_ssize_t first, end, delay;
+    Py_ssize_t first, end, delay, pairs;
     double gain_bound, floor, frame_floor;
-    if (!PyArg_ParseTuple(args, "OnnnOdddO:true_peak_block", &planar_object, &first, &end,
-                          &delay, &taps_object, &gain_bound, &floor, &frame_floor,
+    if (!PyArg_ParseTuple(args, "OnnnOndddO:true_peak_block", &planar_object, &first, &end,
+                          &delay, &taps_object, &pairs, &gain_bound, &floor, &frame_floor,
                           &frame_peaks_object)) {
         return NULL;
     }
@@ -588,26 +635,25 @@ static PyObject *true_peak_block(PyObject *module, PyObject *args) {
     }
     const char *problem = NULL;
     Py_ssize_t width = planar.shape[1], row = 2 * delay;
-    if (!array_is_contiguous(&planar) || !array_is_contiguous(&taps) ||
-        (with_frames && !array_is_contiguous(&frame_peaks))) {
-        problem = "planar, taps and frame_peaks must be C-ordered";
+    if (!array_is_contiguous(&planar) || (with_frames && !array_is_contiguous(&frame_peaks))) {
+        problem = "planar and frame_peaks must be C-ordered";
     } else if (row <= 0 || row % LANES != 0 || row > MAX_ROW) {
         problem = "2 * delay must be a positive multiple of 8, at most 64";
-    } else if (taps.shape[1] < 1 || taps.shape[1] > row + 1) {
-        problem = "taps must have 1 to 2 * delay + 1 columns";
     } else if (width % row != 0 || first < 0 || first > end || end + 2 * delay > width ||
                first >= row) {
         problem = "first and end must lie in the buffer's first row and its body";
     } else if (with_frames && frame_peaks.shape[0] != end - first) {
         problem = "frame_peaks must have end - first entries";
+    } else {
+        problem = check_mirrored_taps(&taps, pairs, row);
     }
     double peak = floor, own = 0.0;
     int failed = 0;
     if (problem == NULL) {
         Py_BEGIN_ALLOW_THREADS
         failed = run_true_peak_block(planar.view.buf, planar.shape[0], width, first, end, delay,
-                                     taps.view.buf, taps.shape[0], taps.shape[1], gain_bound,
-                                     floor, frame_floor,
+                                     taps.view.buf, taps.shape[0] - pairs, pairs,
+                                     taps.shape[1], gain_bound, floor, frame_floor,
                                      with_frames ? frame_peaks.view.buf : NULL, &peak, &own);
         Py_END_ALLOW_THREADS
     } else {

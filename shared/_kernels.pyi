@@ -22,6 +22,7 @@ def true_peak_rows(
     planar: NDArray[np.float64],
     rows: NDArray[np.int64],
     taps: NDArray[np.float32],
+    pairs: int,
     out: NDArray[np.float32],
 ) -> None: ...
 def true_peak_block(
@@ -30,6 +31,7 @@ def true_peak_block(
     end: int,
     delay: int,
     taps: NDArray[np.float32],
+    pairs: int,
     gain_bound: float,
     floor: float,
     frame_floor: float,

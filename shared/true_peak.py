@@ -62,6 +62,35 @@ def _interpolation_matrix(factor: int, half_taps: int, band: float) -> FloatArra
     return matrix
 
 
+def _mirrored_taps(matrix: FloatArray) -> tuple[NDArray[np.float32], int]:
+    """Phases 1 … factor − 1 of ``matrix`` in the kernel's mirrored form, and the pair count.
+
+    Over the window of an output, oldest first, phase p weighs position i (1 … 2H) by
+    ``t_p[i] = matrix[2H − i, p]``. Phase factor − p is phase p reversed, so each pair is
+    evaluated as its half-sum A = Σ a_i (w_i + w_{2H+1−i}) and half-difference
+    B = Σ b_i (w_i − w_{2H+1−i}) over i ≤ H, with max(|y_p|, |y_{factor−p}|) = |A| + |B|; the
+    middle phase of an even factor is symmetric, an A alone. Rows: the a of each pair, the
+    middle phase, then the b of each pair.
+    """
+    factor, half = matrix.shape[1], (matrix.shape[0] - 1) // 2
+    positions = np.arange(1, 2 * half + 1)
+    phase = {p: matrix[2 * half - positions, p] for p in range(1, factor)}
+    pairs = (factor - 1) // 2
+    sums, differences = [], []
+    for p in range(1, pairs + 1):
+        mirror = phase[factor - p]
+        if not np.allclose(mirror, phase[p][::-1], rtol=0.0, atol=1e-12):
+            raise ValueError(f"phase {factor - p} is not phase {p} reversed")
+        sums.append((phase[p] + mirror)[:half] / 2.0)
+        differences.append((phase[p] - mirror)[:half] / 2.0)
+    if factor % 2 == 0:
+        middle = phase[factor // 2]
+        if not np.allclose(middle, middle[::-1], rtol=0.0, atol=1e-12):
+            raise ValueError("the middle phase is not symmetric")
+        sums.append(middle[:half])
+    return np.ascontiguousarray(np.array(sums + differences), dtype=np.float32), pairs
+
+
 @dataclass(frozen=True, slots=True)
 class BlockPeaks:
     """What ``TruePeakDetector.measure`` learns from one block."""
@@ -104,13 +133,12 @@ class TruePeakDetector:
         self.factor = factor
         self.delay_frames = TRUE_PEAK_HALF_TAPS if factor > 1 else 0
         self._row = max(1, 2 * self.delay_frames)
-        # Phases 1 … factor − 1 (phase 0 is the sample itself), each over its window oldest
-        # first: output j of a row reads extended inputs j … j + 2D, and tap k weighs x[m − k].
         self._taps = np.zeros((0, 1), dtype=np.float32)
+        self._pairs = 0
         self._gain_bound = 1.0
         if factor > 1:
             matrix = _interpolation_matrix(factor, TRUE_PEAK_HALF_TAPS, TRUE_PEAK_BAND)
-            self._taps = np.ascontiguousarray(matrix[::-1, 1:].T, dtype=np.float32)
+            self._taps, self._pairs = _mirrored_taps(matrix)
             # Largest possible |output| per unit input peak: the bound used to skip quiet rows.
             self._gain_bound = float(np.abs(matrix).sum(axis=0).max())
         self.reset()
@@ -209,7 +237,7 @@ class TruePeakDetector:
         # (gain_bound times the largest |sample| a row's window reads), and their 4× peaks.
         frame_peaks = None if frame_floor is None else np.empty(end - first)
         true_peak, sample_peak = true_peak_block(
-            buffer, first, end, d, self._taps, self._gain_bound, floor,
+            buffer, first, end, d, self._taps, self._pairs, self._gain_bound, floor,
             -1.0 if frame_floor is None else frame_floor, frame_peaks)
         return true_peak, sample_peak, frame_peaks
 
@@ -220,7 +248,8 @@ class TruePeakDetector:
         and r + 1."""
         listed = np.arange(rows, dtype=np.int64) if isinstance(rows, int) else rows
         peaks = np.empty((listed.size, self._row), dtype=np.float32)
-        true_peak_rows(buffer, listed.astype(np.int64, copy=False), self._taps, peaks)
+        true_peak_rows(buffer, listed.astype(np.int64, copy=False), self._taps, self._pairs,
+                       peaks)
         return peaks
 
 

@@ -62,9 +62,9 @@ def test_the_row_kernel_refuses_what_it_cannot_run(
 ) -> None:
     """Every window is checked before the loop runs: a bad call is an exception, never a read
     outside the buffer."""
-    taps = np.ones((3, 17), dtype=np.float32)
+    taps = np.ones((3, 8), dtype=np.float32)  # one mirrored pair and a middle phase
     with pytest.raises((TypeError, ValueError), match=message):
-        true_peak_rows(planar, rows, taps, out)
+        true_peak_rows(planar, rows, taps, 1, out)
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,18 @@ def test_the_row_kernel_refuses_what_it_cannot_run(
 def test_the_block_kernel_refuses_what_it_cannot_run(
     width: int, first: int, end: int, delay: int, frame_peaks: np.ndarray | None, message: str
 ) -> None:
-    taps = np.ones((3, 17), dtype=np.float32)
+    taps = np.ones((3, 8), dtype=np.float32)
     with pytest.raises(ValueError, match=message):
-        true_peak_block(np.zeros((2, width)), first, end, delay, taps, 1.5, 0.0, -1.0,
+        true_peak_block(np.zeros((2, width)), first, end, delay, taps, 1, 1.5, 0.0, -1.0,
                         frame_peaks)
+
+
+@pytest.mark.parametrize(("taps", "pairs"), [(np.ones((3, 8), np.float32), 2),
+                                             (np.ones((4, 8), np.float32), 1),
+                                             (np.ones((3, 9), np.float32), 1)])
+def test_the_row_kernel_refuses_taps_that_are_not_a_mirrored_form(
+    taps: np.ndarray, pairs: int
+) -> None:
+    with pytest.raises(ValueError, match="taps must"):
+        true_peak_rows(np.zeros((2, 64)), np.array([0]), taps, pairs,
+                       np.zeros((1, 16), np.float32))
