@@ -30,7 +30,6 @@ from itertools import pairwise
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import signal
 
 from mastering_service.chain.highpass import CUTOFF_HZ as HIGHPASS_CUTOFF_HZ
 from mastering_service.chain.highpass import ORDER as HIGHPASS_ORDER
@@ -40,6 +39,7 @@ from shared.fingerprint import BAND_EDGES_HZ as FINGERPRINT_BAND_EDGES_HZ
 from shared.fingerprint import BAND_TOP_HZ, Fingerprint
 from shared.loudness import k_weighting_sos
 from shared.peak_reduction import reductions_db
+from shared.sections import sos_response
 
 #: The EQ response is evaluated at this nominal rate (shelves far below Nyquist barely differ).
 PREDICTION_SAMPLE_RATE = 48_000
@@ -93,7 +93,7 @@ def _grid() -> _Grid:
     ])
     bands = np.repeat(np.arange(edges.size - 1), PREDICTION_POINTS_PER_BAND)
     rate = PREDICTION_SAMPLE_RATE
-    _, k_response = signal.sosfreqz(k_weighting_sos(rate), worN=freqs, fs=rate)
+    k_response = sos_response(k_weighting_sos(rate), freqs, rate)
     highpass = 1.0 / (1.0 + (HIGHPASS_CUTOFF_HZ / freqs) ** (2 * HIGHPASS_ORDER))
     return _Grid(freqs, bands, np.abs(k_response) ** 2, highpass)
 

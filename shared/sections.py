@@ -35,6 +35,17 @@ class SectionFilter:
             raise ValueError("every section must be normalised (a0 = 1), as sosfilt needs")
         self._zi = np.zeros((self.sos.shape[0], channels, 2))
 
+    def settle(self, value: float) -> None:
+        """The state as if every channel had been fed ``value`` forever (the steady state of a
+        constant input: each section's output is its DC gain times its input)."""
+        level = float(value)
+        for k, (b0, b1, b2, _, a1, a2) in enumerate(self.sos.tolist()):
+            out = level * (b0 + b1 + b2) / (1.0 + a1 + a2)
+            z1 = b2 * level - a2 * out
+            self._zi[k, :, 0] = b1 * level - a1 * out + z1
+            self._zi[k, :, 1] = z1
+            level = out
+
     def copy(self) -> SectionFilter:
         """An independent filter in the same state (to flush a tail without disturbing this)."""
         twin = SectionFilter(self.sos, self.channels)
@@ -69,3 +80,25 @@ class SectionFilter:
         power = np.empty(x.shape[1])
         sos_power(self.sos, self._zi, x.T, np.ascontiguousarray(weights, dtype=np.float64), power)
         return power
+
+
+def sos_response(sos: NDArray[np.float64], freqs_hz: NDArray[np.float64], sample_rate: float
+                 ) -> NDArray[np.complex128]:
+    """Complex frequency response of the cascade ``sos`` at ``freqs_hz`` (any shape): the
+    product over sections of (b0 + b1 z⁻¹ + b2 z⁻²) / (a0 + a1 z⁻¹ + a2 z⁻²), z = e^{jω}."""
+    z = np.exp(-2j * np.pi * np.asarray(freqs_hz, dtype=np.float64) / sample_rate)
+    response = np.ones(z.shape, dtype=np.complex128)
+    for b0, b1, b2, a0, a1, a2 in np.asarray(sos, dtype=np.float64).reshape(-1, 6).tolist():
+        response *= (b0 + z * (b1 + z * b2)) / (a0 + z * (a1 + z * a2))
+    return response
+
+
+def butterworth_highpass(cutoff_hz: float, sample_rate: float) -> NDArray[np.float64]:
+    """Second-order Butterworth high-pass as one section: the analog prototype (Q = 1/√2) through
+    the bilinear transform, pre-warped so the −3 dB point lands on ``cutoff_hz`` (the design of
+    ``scipy.signal.butter(2, cutoff_hz, "highpass", fs=sample_rate)``)."""
+    k = np.tan(np.pi * cutoff_hz / sample_rate)
+    q = 1.0 / np.sqrt(2.0)
+    norm = 1.0 / (1.0 + k / q + k * k)
+    return np.array([[norm, -2.0 * norm, norm, 1.0, 2.0 * (k * k - 1.0) * norm,
+                      (1.0 - k / q + k * k) * norm]])

@@ -1,9 +1,9 @@
 """LWRP dynamics: upward transient expansion, a gentle compressor, or nothing.
 
-Every envelope here is a linear one-pole filter (or a cascade of them) run by
-``scipy.signal.lfilter`` at the control rate, and the expander's K-weighting runs as sections
-(``shared.sections``) at the audio rate, all with their state carried from block to block, so
-the output does not depend on the block size. Channels are linked: one gain,
+Every envelope here is a linear one-pole filter (or a cascade of them) at the control rate,
+and the expander's K-weighting a pair of biquads at the audio rate: all run as second-order
+sections (``shared.sections``) with their state carried from block to block, so the output does
+not depend on the block size. Channels are linked: one gain,
 computed from one detector for all channels, is applied to every channel, so the stereo image
 and mono compatibility are untouched.
 
@@ -20,7 +20,6 @@ import math
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import signal
 
 from mastering_service.chain.stage import Block, check_channels, check_finite
 from shared.blocks import GridBuffer, as_block, channel_mean, columnwise
@@ -32,14 +31,16 @@ from shared.sections import SectionFilter
 DETECTOR_FLOOR_POWER = 1e-7
 
 
-def one_pole_cascade(
-    time_constant_s: float, sample_rate: float, order: int
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """``(b, a)`` of ``order`` identical one-pole low-passes in series, unity gain at DC."""
+def one_pole_cascade(time_constant_s: float, sample_rate: float, order: int) -> NDArray[np.float64]:
+    """``order`` identical one-pole low-passes in series, unity gain at DC, one section each:
+    y[n] = (1 − p)·x[n] + p·y[n − 1]."""
     pole = math.exp(-1.0 / (time_constant_s * sample_rate))
-    b = np.array([(1.0 - pole) ** order])
-    a = np.asarray(np.poly(np.full(order, pole)), dtype=np.float64)
-    return b, a
+    return np.tile([1.0 - pole, 0.0, 0.0, 1.0, -pole, 0.0], (order, 1))
+
+
+def _envelope(time_constant_s: float, rate_hz: float, order: int, channels: int = 1
+              ) -> SectionFilter:
+    return SectionFilter(one_pole_cascade(time_constant_s, rate_hz, order), channels)
 
 
 def _mean_power(x: Block) -> NDArray[np.float64]:
@@ -144,16 +145,11 @@ class TransientExpander:
         self._k_filter = SectionFilter(k_weighting_sos(sample_rate), 1)
         self._control = ControlRate(sample_rate)
         rate = self._control.rate_hz
-        self._fast_b, self._fast_a = one_pole_cascade(FAST_TIME_CONSTANT_S, rate, FAST_ORDER)
-        self._fast_zi = np.zeros(FAST_ORDER)
-        self._slow_b, self._slow_a = one_pole_cascade(SLOW_TIME_CONSTANT_S, rate, 1)
-        self._slow_zi = np.zeros(1)
-        self._makeup_b, self._makeup_a = one_pole_cascade(
-            MAKEUP_TIME_CONSTANT_S, rate, MAKEUP_ORDER
-        )
-        # Row 0: boosted power, row 1: plain power; both start in the prior's steady state.
-        steady = signal.lfilter_zi(self._makeup_b, self._makeup_a) * MAKEUP_PRIOR_POWER
-        self._makeup_zi = np.vstack([steady, steady])
+        self._fast = _envelope(FAST_TIME_CONSTANT_S, rate, FAST_ORDER)
+        self._slow = _envelope(SLOW_TIME_CONSTANT_S, rate, 1)
+        # Column 0: boosted power, column 1: plain power; both start in the prior's steady state.
+        self._makeup = _envelope(MAKEUP_TIME_CONSTANT_S, rate, MAKEUP_ORDER, channels=2)
+        self._makeup.settle(MAKEUP_PRIOR_POWER)
 
     @property
     def is_neutral(self) -> bool:
@@ -169,20 +165,14 @@ class TransientExpander:
         return np.asarray(x * self._control.frame_gains(gains, x.shape[0])[:, None])
 
     def _group_gains(self, power: NDArray[np.float64]) -> NDArray[np.float64]:
-        fast, self._fast_zi = signal.lfilter(self._fast_b, self._fast_a, power, zi=self._fast_zi)
-        slow, self._slow_zi = signal.lfilter(self._slow_b, self._slow_a, power, zi=self._slow_zi)
+        fast = self._fast.process(power[:, None])[:, 0]
+        slow = self._slow.process(power[:, None])[:, 0]
         ratio = (fast + DETECTOR_FLOOR_POWER) / (slow + DETECTOR_FLOOR_POWER)
         boost = np.clip(
             (ratio * self._dead_zone_factor) ** self._strength, 1.0, self._max_boost_power
         )
-        smoothed, self._makeup_zi = signal.lfilter(
-            self._makeup_b,
-            self._makeup_a,
-            np.stack([boost * power, power]),
-            axis=-1,
-            zi=self._makeup_zi,
-        )
-        makeup = (smoothed[1] + DETECTOR_FLOOR_POWER) / (smoothed[0] + DETECTOR_FLOOR_POWER)
+        smoothed = self._makeup.process(np.stack([boost * power, power], axis=1))
+        makeup = (smoothed[:, 1] + DETECTOR_FLOOR_POWER) / (smoothed[:, 0] + DETECTOR_FLOOR_POWER)
         return np.asarray(np.sqrt(boost * makeup), dtype=np.float64)
 
 
@@ -233,10 +223,8 @@ class GentleCompressor:
         self._slope = 1.0 - 1.0 / self.ratio
         self._control = ControlRate(sample_rate)
         rate = self._control.rate_hz
-        self._attack_b, self._attack_a = one_pole_cascade(self.attack_ms / 1000.0, rate, 1)
-        self._release_b, self._release_a = one_pole_cascade(self.release_ms / 1000.0, rate, 1)
-        self._attack_zi = np.zeros(1)
-        self._release_zi = np.zeros(1)
+        self._attack = _envelope(self.attack_ms / 1000.0, rate, 1)
+        self._release = _envelope(self.release_ms / 1000.0, rate, 1)
 
     @property
     def is_neutral(self) -> bool:
@@ -251,12 +239,8 @@ class GentleCompressor:
         return np.asarray(x * self._control.frame_gains(gains, x.shape[0])[:, None])
 
     def _group_gains(self, power: NDArray[np.float64]) -> NDArray[np.float64]:
-        fast, self._attack_zi = signal.lfilter(
-            self._attack_b, self._attack_a, power, zi=self._attack_zi
-        )
-        slow, self._release_zi = signal.lfilter(
-            self._release_b, self._release_a, power, zi=self._release_zi
-        )
+        fast = self._attack.process(power[:, None])[:, 0]
+        slow = self._release.process(power[:, None])[:, 0]
         level_db = 10.0 * np.log10(np.maximum(fast, slow) + DETECTOR_FLOOR_POWER)
         over_db = level_db - self.threshold_dbfs
         knee = np.clip(over_db + KNEE_WIDTH_DB / 2.0, 0.0, KNEE_WIDTH_DB)

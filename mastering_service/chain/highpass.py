@@ -8,11 +8,10 @@ so the stage barely moves the crest factor that the LWRP decision was made on.
 
 from __future__ import annotations
 
-from scipy import signal
-
 from mastering_service.chain.stage import SosFilter, check_finite
+from shared.sections import butterworth_highpass
 
-#: Butterworth order (see the module docstring for why 2).
+#: Butterworth order (see the module docstring for why 2; the design is that order's section).
 ORDER = 2
 #: The −3 dB point: below the lowest note of any instrument (the sub-bass band starts here).
 CUTOFF_HZ = 20.0
@@ -29,5 +28,4 @@ class HighPass(SosFilter):
         if sample_rate <= 0 or cutoff <= 0.0:
             raise ValueError("sample_rate and cutoff_hz must be positive")
         self.cutoff_hz = min(cutoff, MAX_CUTOFF_FRACTION_OF_NYQUIST * sample_rate / 2.0)
-        sos = signal.butter(ORDER, self.cutoff_hz, btype="highpass", fs=sample_rate, output="sos")
-        super().__init__(sos, channels)
+        super().__init__(butterworth_highpass(self.cutoff_hz, sample_rate), channels)

@@ -18,9 +18,9 @@ import math
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import signal
 
 from mastering_service.chain.stage import SosFilter, check_finite
+from shared.sections import sos_response
 
 #: Highest shelf frequency, as a fraction of Nyquist (see the module docstring).
 MAX_SHELF_FRACTION_OF_NYQUIST = 0.5
@@ -110,6 +110,6 @@ class TonalEQ(SosFilter):
         freqs = np.asarray(freqs_hz, dtype=np.float64)
         if self.is_neutral or freqs.size == 0:
             return np.zeros(freqs.shape)
-        _, h = signal.freqz_sos(self._filter.sos, worN=freqs.ravel(), fs=self.sample_rate)
+        h = sos_response(self._filter.sos, freqs.ravel(), self.sample_rate)
         magnitude = np.maximum(np.abs(h), np.finfo(np.float64).tiny)
         return np.asarray(20.0 * np.log10(magnitude), dtype=np.float64).reshape(freqs.shape)

@@ -5,6 +5,8 @@ inside a function."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import REPO_ROOT
@@ -129,3 +131,17 @@ def test_shared_imports_neither_service() -> None:
     leaks = {name: sorted(t for t in targets if not t.startswith("shared"))
              for name, targets in graph.items() if name.startswith("shared")}
     assert {name: targets for name, targets in leaks.items() if targets} == {}
+
+
+def test_the_services_and_the_cli_start_without_scipy_signal() -> None:
+    """``scipy.signal`` costs about 0.6 s to import, a third of a short render's time: the
+    filters are designed and run by the project's own code (``shared.sections``), and
+    only the tests use scipy's to check them."""
+    entry_points = ("mastering_service.render_cli", "mastering_service.__main__",
+                    "fingerprint_service.__main__", "mastering_service.servicer",
+                    "fingerprint_service.servicer")
+    probe = (f"import importlib, sys\nfor name in {entry_points!r}: importlib.import_module(name)\n"
+             "print(sorted(m for m in sys.modules if m.startswith('scipy.signal')))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True,
+                         text=True, check=True, timeout=120).stdout
+    assert out.strip() == "[]"

@@ -12,7 +12,7 @@ from scipy import signal
 from shared._kernels import sos_filter
 from shared.blocks import weighted_power
 from shared.loudness import k_weighting_sos
-from shared.sections import SectionFilter
+from shared.sections import SectionFilter, butterworth_highpass, sos_response
 
 RATE = 44_100
 FRAMES = 20_000
@@ -142,3 +142,31 @@ def test_weighted_power_is_that_of_the_filtered_channels(
     got = np.concatenate([fused.weighted_power(np.ascontiguousarray(part.T), w)
                           for part in (block[:777], block[777:])])
     assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("rate", [8_000, 44_100, 96_000, 192_000])
+@pytest.mark.parametrize("cutoff_hz", [20.0, 250.0, 2000.0])
+def test_the_highpass_design_is_scipys_butterworth(rate: int, cutoff_hz: float) -> None:
+    expected = signal.butter(2, cutoff_hz, btype="highpass", fs=rate, output="sos")
+    np.testing.assert_allclose(butterworth_highpass(cutoff_hz, rate), expected, rtol=0.0,
+                               atol=1e-12)
+
+
+def test_the_frequency_response_is_scipys() -> None:
+    sos = np.concatenate([k_weighting_sos(RATE), butterworth_highpass(40.0, RATE)])
+    freqs = np.geomspace(5.0, 22_000.0, 200)
+    _, expected = signal.sosfreqz(sos, worN=freqs, fs=RATE)
+    np.testing.assert_allclose(sos_response(sos, freqs, RATE), expected, rtol=1e-12, atol=1e-14)
+
+
+def test_settle_is_the_steady_state_of_a_constant_input() -> None:
+    """After ``settle(v)``, feeding ``v`` gives the DC gain times ``v`` from the first sample on,
+    as scipy's ``sosfilt_zi`` state would."""
+    sos = np.concatenate([k_weighting_sos(RATE)[:1], [[0.1, 0.0, 0.0, 1.0, -0.9, 0.0]]])
+    settled = SectionFilter(sos, 2)
+    settled.settle(0.3)
+    out = settled.process(np.full((500, 2), 0.3))
+    dc_gain = abs(complex(sos_response(sos, np.zeros(1), RATE)[0]))
+    np.testing.assert_allclose(out, 0.3 * dc_gain, rtol=1e-12)
+    expected = signal.sosfilt(sos, np.full(500, 0.3), zi=signal.sosfilt_zi(sos) * 0.3)[0]
+    np.testing.assert_allclose(out[:, 0], expected, rtol=1e-12)
