@@ -80,6 +80,9 @@ PEAK_REDUCTION_BUDGET_DB = 6.0
 #: passages (quieter passages, under its threshold, are left alone) while the limiter catches
 #: the peaks; at most COMPRESSOR_MAX_REDUCTION_DB (1 dB).
 COMPRESSOR_PER_LIMITER_DB = 0.5
+#: A compressor reduction below this is the rounding left by ``budget − needed`` when the
+#: limiter takes the whole budget: no compressor (and an exact 0 in the plan), not 1e-15 of one.
+NEGLIGIBLE_REDUCTION_DB = 1e-9
 #: The most a DYNAMIC_LOUD track's peaks may be limited (SPEC section 6: its crest within
 #: ±1 dB); peaks further over the ceiling turn the track down.
 DYNAMIC_MAX_LIMITING_DB = 0.5
@@ -398,6 +401,8 @@ def plan_mastering(
     compressor_reduction = max(0.0, min(COMPRESSOR_MAX_REDUCTION_DB * amount,
                                         COMPRESSOR_PER_LIMITER_DB * boost_limiting,
                                         budget - needed, range_left))
+    if compressor_reduction < NEGLIGIBLE_REDUCTION_DB:
+        compressor_reduction = 0.0
     # dynamics_amount scales the compressor as intensity does (0 = no compressor).
     compressor_reduction *= dynamics / amount if amount > 0.0 else 0.0
     compression = compressor_reduction / COMPRESSOR_MAX_REDUCTION_DB
