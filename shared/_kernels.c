@@ -12,6 +12,7 @@
  *   registers, eight frames a vector; numpy would write every phase of every frame to memory.
  * - true_peak_block: a detector block in one pass (sample magnitudes, the rows worth
  *   interpolating, their peaks), what TruePeakDetector.measure needs.
+ * - delayed_gain: the limiter's output step (delay line, gain, clip) in one pass.
  * - encode_s16: TPDF-dithered 16-bit PCM (mastering_service/chain/encoding.py's definition).
  * - float_planes: single-precision decoder planes to a cleaned float64 block (shared/audio.py).
  *
@@ -745,6 +746,133 @@ static PyObject *float_planes(PyObject *module, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ---- look-ahead gain ------------------------------------------------------------------------ */
+
+PyDoc_STRVAR(delayed_gain_doc,
+"delayed_gain(x, held, gains, limit, out) -> lowest gain\n--\n\n"
+"The limiter's output step: ``out`` ((frames, channels) float64, C order) becomes ``x``\n"
+"((frames, channels) float64, finite, any strides) delayed by the len(held) frames of ``held``\n"
+"((delay, channels) float64, C order; updated in place to the frames held for the next\n"
+"block), times ``gains`` ((frames,) float64), clipped to +-limit. Where every gain is 1 the\n"
+"delayed frames pass unchanged (no clip). Returns the smallest gain (1 for no frames).");
+
+/* Rows first .. first + count of x into dst (C order), whatever x's strides. */
+static void copy_rows(const double *x, Py_ssize_t x_frame, Py_ssize_t x_channel,
+                      Py_ssize_t first, Py_ssize_t count, Py_ssize_t channels, double *dst) {
+    if (x_channel == 1 && x_frame == channels) {
+        memcpy(dst, x + first * channels, (size_t)(count * channels) * sizeof(double));
+        return;
+    }
+    for (Py_ssize_t n = 0; n < count; n++) {
+        for (Py_ssize_t c = 0; c < channels; c++) {
+            dst[n * channels + c] = x[(first + n) * x_frame + c * x_channel];
+        }
+    }
+}
+
+static inline double clip_to(double value, double limit) {
+    value = value < -limit ? -limit : value;
+    return value > limit ? limit : value;
+}
+
+/* The AVX2 clone scales and clips four samples a step; products and clips are exact either way. */
+VECTOR_CLONES
+static void run_delayed_gain(const double *x, Py_ssize_t x_frame, Py_ssize_t x_channel,
+                             double *held, Py_ssize_t delay, const double *gains,
+                             Py_ssize_t frames, Py_ssize_t channels, double limit, int scale,
+                             double *out) {
+    Py_ssize_t from_held = frames < delay ? frames : delay;
+    if (scale) {
+        /* Each output read once from where it comes from, scaled and clipped on the way. */
+        const Py_ssize_t head = from_held * channels;
+        for (Py_ssize_t k = 0; k < head; k++) {
+            out[k] = clip_to(held[k] * gains[k / channels], limit);
+        }
+        if (x_channel == 1 && x_frame == channels && channels == 2) {
+            double *y = out + head;
+            const double *g = gains + from_held;
+            for (Py_ssize_t n = 0; n < frames - from_held; n++) {
+                y[2 * n] = clip_to(x[2 * n] * g[n], limit);
+                y[2 * n + 1] = clip_to(x[2 * n + 1] * g[n], limit);
+            }
+        } else {
+            for (Py_ssize_t n = from_held; n < frames; n++) {
+                for (Py_ssize_t c = 0; c < channels; c++) {
+                    out[n * channels + c] =
+                        clip_to(x[(n - from_held) * x_frame + c * x_channel] * gains[n], limit);
+                }
+            }
+        }
+    } else {
+        memcpy(out, held, (size_t)(from_held * channels) * sizeof(double));
+        copy_rows(x, x_frame, x_channel, 0, frames - from_held, channels,
+                  out + from_held * channels);
+    }
+    /* What the next block's first frames are: the held frames not yet out, then x's last. */
+    Py_ssize_t kept = delay - from_held;
+    memmove(held, held + from_held * channels, (size_t)(kept * channels) * sizeof(double));
+    copy_rows(x, x_frame, x_channel, frames - (delay - kept), delay - kept, channels,
+              held + kept * channels);
+}
+
+static PyObject *delayed_gain(PyObject *module, PyObject *args) {
+    PyObject *x_object, *held_object, *gains_object, *out_object;
+    double limit;
+    if (!PyArg_ParseTuple(args, "OOOdO:delayed_gain", &x_object, &held_object, &gains_object,
+                          &limit, &out_object)) {
+        return NULL;
+    }
+    Array x, held, gains, out;
+    if (array_get(x_object, &x, "x", "d", 8, 2, 0) < 0) {
+        return NULL;
+    }
+    if (array_get(held_object, &held, "held", "d", 8, 2, 1) < 0) {
+        PyBuffer_Release(&x.view);
+        return NULL;
+    }
+    if (array_get(gains_object, &gains, "gains", "d", 8, 1, 0) < 0) {
+        PyBuffer_Release(&x.view);
+        PyBuffer_Release(&held.view);
+        return NULL;
+    }
+    if (array_get(out_object, &out, "out", "d", 8, 2, 1) < 0) {
+        PyBuffer_Release(&x.view);
+        PyBuffer_Release(&held.view);
+        PyBuffer_Release(&gains.view);
+        return NULL;
+    }
+    const char *problem = NULL;
+    Py_ssize_t frames = x.shape[0], channels = x.shape[1];
+    if (held.shape[1] != channels || !array_is_contiguous(&held)) {
+        problem = "held must be C-ordered, with the channels of x";
+    } else if (gains.shape[0] != frames || (frames > 1 && gains.step[0] != 1)) {
+        problem = "gains must be C-ordered, one per frame of x";
+    } else if (out.shape[0] != frames || out.shape[1] != channels || !array_is_contiguous(&out)) {
+        problem = "out must be C-ordered, of the shape of x";
+    }
+    double lowest = 1.0;
+    if (problem == NULL) {
+        const double *g = gains.view.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t n = 0; n < frames; n++) {
+            lowest = g[n] < lowest ? g[n] : lowest;
+        }
+        run_delayed_gain(x.view.buf, x.step[0], x.step[1], held.view.buf, held.shape[0], g,
+                         frames, channels, limit, lowest != 1.0, out.view.buf);
+        Py_END_ALLOW_THREADS
+    } else {
+        PyErr_SetString(PyExc_ValueError, problem);
+    }
+    PyBuffer_Release(&x.view);
+    PyBuffer_Release(&held.view);
+    PyBuffer_Release(&gains.view);
+    PyBuffer_Release(&out.view);
+    if (problem != NULL) {
+        return NULL;
+    }
+    return PyFloat_FromDouble(lowest);
+}
+
 /* ---- 16-bit encoding -------------------------------------------------------------------------- */
 
 /* Integer finaliser "lowbias32" (C. Wellons, hash-prospector): a bijection on uint32 whose output
@@ -845,6 +973,7 @@ static PyMethodDef methods[] = {
     {"true_peak_rows", true_peak_rows, METH_VARARGS, true_peak_rows_doc},
     {"true_peak_block", true_peak_block, METH_VARARGS, true_peak_block_doc},
     {"encode_s16", encode_s16, METH_VARARGS, encode_s16_doc},
+    {"delayed_gain", delayed_gain, METH_VARARGS, delayed_gain_doc},
     {"float_planes", float_planes, METH_VARARGS, float_planes_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -41,3 +41,10 @@ def encode_s16(x: NDArray[np.float64], first_key: int, out: NDArray[np.int16]) -
 def float_planes(
     planes: Sequence[NDArray[np.float32]], out: NDArray[np.float64], limit: float
 ) -> None: ...
+def delayed_gain(
+    x: NDArray[np.float64],
+    held: NDArray[np.float64],
+    gains: NDArray[np.float64],
+    limit: float,
+    out: NDArray[np.float64],
+) -> float: ...

@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from mastering_service.chain.stage import Block, check_channels, check_finite
+from shared._kernels import delayed_gain
 from shared.blocks import GridBuffer, as_block, columnwise
 from shared.true_peak import TruePeakDetector
 
@@ -148,27 +149,13 @@ class TruePeakLimiter:
         assert peaks is not None  # asked for with frame_floor
         self._add_gains(peaks)
         gains, self._gains = self._gains[:n], self._gains[n:]
-        y = self._delayed(x)
-        lowest = float(gains.min())
+        # x delayed by latency_frames (the held frames, then the start of x, whose end is held
+        # for the next block), times the gains and clipped at the ceiling, in one compiled pass;
+        # a block that needs no reduction passes unchanged.
+        y = np.empty((n, self.channels))
+        lowest = delayed_gain(x, self._delay, np.ascontiguousarray(gains), self._output_limit, y)
         self.last_reduction_db = -20.0 * math.log10(lowest) if lowest > 0.0 else math.inf
-        if lowest == 1.0:
-            return y
-        y *= gains[:, None]
-        return np.clip(y, -self._output_limit, self._output_limit, out=y)
-
-    def _delayed(self, x: FloatArray) -> FloatArray:
-        """``x`` delayed by ``latency_frames`` (a new array): the held frames, then the start of
-        ``x``, whose end is held for the next block."""
-        n, held = x.shape[0], self._delay.shape[0]
-        out = np.empty_like(x)
-        if n >= held:
-            out[:held] = self._delay
-            out[held:] = x[: n - held]
-            self._delay = x[n - held :].copy()
-        else:
-            out[:] = self._delay[:n]
-            self._delay = np.concatenate([self._delay[n:], x])
-        return out
+        return y
 
     def _add_gains(self, peaks: FloatArray) -> None:
         """Append the per-frame gains that the groups completed by these peaks make known."""

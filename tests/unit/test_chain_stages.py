@@ -35,7 +35,7 @@ from mastering_service.chain.limiter import DEFAULT_LOOKAHEAD_MS, HOLD_MS, TrueP
 from mastering_service.chain.stage import SosFilter, Stage
 from mastering_service.chain.tonal_eq import TonalEQ
 from mastering_service.chain.width import MidSideWidth
-from shared._kernels import encode_s16
+from shared._kernels import delayed_gain, encode_s16
 from shared.loudness import integrated_loudness
 from tests.signals import db_to_amplitude, ffmpeg_ebur128, music_like, sine
 
@@ -549,6 +549,41 @@ def test_the_s16_kernel_refuses_what_it_cannot_run(
     with pytest.raises((TypeError, ValueError), match=message):
         encode_s16(np.zeros((10, 2)), key, out)
     assert not out.any()
+
+
+def test_the_limiter_output_step_is_a_delay_a_gain_and_a_clip() -> None:
+    """``delayed_gain`` against the delay line written out: blocks longer and shorter than the
+    delay, gains below 1 (multiplied, then clipped at the limit) and all-unity blocks (passed
+    unchanged, beyond the limit too)."""
+    rng = np.random.default_rng(21)
+    delay, limit = 300, 0.8
+    x = rng.uniform(-1.2, 1.2, (20_000, 2))
+    line = np.concatenate([np.zeros((delay, 2)), x])
+    held = np.zeros((delay, 2))
+    start = 0
+    for size, unity in [(5000, False), (120, False), (77, True), (299, False), (300, True),
+                        (14_204, False)]:
+        block = x[start : start + size]
+        gains = np.ones(size) if unity else rng.uniform(0.3, 1.0, size)
+        out = np.empty((size, 2))
+        lowest = delayed_gain(block, held, gains, limit, out)
+        expected = line[start : start + size].copy()
+        if not unity:
+            expected = np.clip(expected * gains[:, None], -limit, limit)
+        np.testing.assert_array_equal(out, expected)
+        assert lowest == gains.min()
+        start += size
+    np.testing.assert_array_equal(held, x[-delay:])
+
+
+def test_the_limiter_output_kernel_refuses_mismatched_buffers() -> None:
+    x, out = np.zeros((10, 2)), np.zeros((10, 2))
+    with pytest.raises(ValueError, match="held"):
+        delayed_gain(x, np.zeros((5, 1)), np.ones(10), 1.0, out)
+    with pytest.raises(ValueError, match="gains"):
+        delayed_gain(x, np.zeros((5, 2)), np.ones(9), 1.0, out)
+    with pytest.raises(ValueError, match="out"):
+        delayed_gain(x, np.zeros((5, 2)), np.ones(10), 1.0, np.zeros((10, 3)))
 
 
 def test_s16_dither_is_added_and_rounded() -> None:
