@@ -13,6 +13,7 @@
  * - true_peak_block: a detector block in one pass (sample magnitudes, the rows worth
  *   interpolating, their peaks), what TruePeakDetector.measure needs.
  * - delayed_gain: the limiter's output step (delay line, gain, clip) in one pass.
+ * - ramp_gain: control-rate gains interpolated to the frames and applied, in one pass.
  * - encode_s16: TPDF-dithered 16-bit PCM (mastering_service/chain/encoding.py's definition).
  * - float_planes: single-precision decoder planes to a cleaned float64 block (shared/audio.py).
  *
@@ -873,6 +874,75 @@ static PyObject *delayed_gain(PyObject *module, PyObject *args) {
     return PyFloat_FromDouble(lowest);
 }
 
+/* ---- control-rate gains ---------------------------------------------------------------------- */
+
+PyDoc_STRVAR(ramp_gain_doc,
+"ramp_gain(x, points, offset, ramp, out)\n--\n\n"
+"``out`` ((frames, channels) float64, C order) becomes ``x`` ((frames, channels) float64, any\n"
+"strides) times gains interpolated between control points: frame n, at position\n"
+"i = offset + n of the grid, gets points[k] + (points[k + 1] - points[k]) * ramp[j] with\n"
+"k, j = divmod(i, len(ramp)) (``points`` (groups + 1,) float64, ``ramp`` (D,) float64).");
+
+static PyObject *ramp_gain(PyObject *module, PyObject *args) {
+    PyObject *x_object, *points_object, *ramp_object, *out_object;
+    Py_ssize_t offset;
+    if (!PyArg_ParseTuple(args, "OOnOO:ramp_gain", &x_object, &points_object, &offset,
+                          &ramp_object, &out_object)) {
+        return NULL;
+    }
+    Array x, points, ramp, out;
+    if (array_get(x_object, &x, "x", "d", 8, 2, 0) < 0) {
+        return NULL;
+    }
+    if (array_get(points_object, &points, "points", "d", 8, 1, 0) < 0) {
+        PyBuffer_Release(&x.view);
+        return NULL;
+    }
+    if (array_get(ramp_object, &ramp, "ramp", "d", 8, 1, 0) < 0) {
+        PyBuffer_Release(&x.view);
+        PyBuffer_Release(&points.view);
+        return NULL;
+    }
+    if (array_get(out_object, &out, "out", "d", 8, 2, 1) < 0) {
+        PyBuffer_Release(&x.view);
+        PyBuffer_Release(&points.view);
+        PyBuffer_Release(&ramp.view);
+        return NULL;
+    }
+    const char *problem = NULL;
+    Py_ssize_t frames = x.shape[0], channels = x.shape[1], period = ramp.shape[0];
+    if (out.shape[0] != frames || out.shape[1] != channels || !array_is_contiguous(&out)) {
+        problem = "out must be C-ordered, of the shape of x";
+    } else if (period < 1 || !array_is_contiguous(&ramp) || !array_is_contiguous(&points)) {
+        problem = "ramp and points must be C-ordered, ramp not empty";
+    } else if (offset < 0 || (frames > 0 && (offset + frames - 1) / period + 1 >= points.shape[0])) {
+        problem = "points must reach past the group of the last frame";
+    }
+    if (problem == NULL) {
+        const double *p = points.view.buf, *r = ramp.view.buf, *v = x.view.buf;
+        double *y = out.view.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t n = 0; n < frames; n++) {
+            Py_ssize_t i = offset + n, k = i / period, j = i % period;
+            double g = p[k] + (p[k + 1] - p[k]) * r[j];
+            for (Py_ssize_t c = 0; c < channels; c++) {
+                y[n * channels + c] = v[n * x.step[0] + c * x.step[1]] * g;
+            }
+        }
+        Py_END_ALLOW_THREADS
+    } else {
+        PyErr_SetString(PyExc_ValueError, problem);
+    }
+    PyBuffer_Release(&x.view);
+    PyBuffer_Release(&points.view);
+    PyBuffer_Release(&ramp.view);
+    PyBuffer_Release(&out.view);
+    if (problem != NULL) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* ---- 16-bit encoding -------------------------------------------------------------------------- */
 
 /* Integer finaliser "lowbias32" (C. Wellons, hash-prospector): a bijection on uint32 whose output
@@ -974,6 +1044,7 @@ static PyMethodDef methods[] = {
     {"true_peak_block", true_peak_block, METH_VARARGS, true_peak_block_doc},
     {"encode_s16", encode_s16, METH_VARARGS, encode_s16_doc},
     {"delayed_gain", delayed_gain, METH_VARARGS, delayed_gain_doc},
+    {"ramp_gain", ramp_gain, METH_VARARGS, ramp_gain_doc},
     {"float_planes", float_planes, METH_VARARGS, float_planes_doc},
     {NULL, NULL, 0, NULL},
 };

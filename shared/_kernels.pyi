@@ -48,3 +48,10 @@ def delayed_gain(
     limit: float,
     out: NDArray[np.float64],
 ) -> float: ...
+def ramp_gain(
+    x: NDArray[np.float64],
+    points: NDArray[np.float64],
+    offset: int,
+    ramp: NDArray[np.float64],
+    out: NDArray[np.float64],
+) -> None: ...

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mastering_service.chain.stage import Block, check_channels, check_finite
+from shared._kernels import ramp_gain
 from shared.blocks import GridBuffer, as_block, channel_mean, columnwise
 from shared.loudness import k_weighting_sos
 from shared.sections import SectionFilter
@@ -75,15 +76,15 @@ class ControlRate:
         groups = self._groups.push(power)
         return columnwise(np.add, groups) * (1.0 / self.frames_per_group)
 
-    def frame_gains(self, group_gains: NDArray[np.float64], frames: int) -> NDArray[np.float64]:
-        """Per-frame gains for the ``frames`` given to the last ``group_means`` call."""
-        d = self.frames_per_group
+    def apply(self, x: Block, group_gains: NDArray[np.float64]) -> Block:
+        """``x`` (the frames given to the last ``group_means`` call) times its per-frame gains:
+        interpolated from the gains of the groups those frames complete, in one compiled pass
+        (``shared._kernels.ramp_gain``)."""
         points = np.concatenate([self._last_gains, group_gains])
-        touched = -(-(self._offset + frames) // d)  # groups this block has frames in
-        start, end = points[:touched], points[1 : touched + 1]
-        ramps = start[:, None] + (end - start)[:, None] * self._ramp
         self._last_gains = points[-2:].copy()
-        return np.asarray(ramps.ravel()[self._offset : self._offset + frames], dtype=np.float64)
+        out = np.empty(x.shape)
+        ramp_gain(x, points, self._offset, self._ramp, out)
+        return out
 
 
 # --- Upward transient expander -------------------------------------------------------------------
@@ -162,7 +163,7 @@ class TransientExpander:
         weighted = self._k_filter.process(channel_mean(x)[:, None])[:, 0]
         power = self._control.group_means(weighted * weighted)
         gains = self._group_gains(power) if power.size else power
-        return np.asarray(x * self._control.frame_gains(gains, x.shape[0])[:, None])
+        return self._control.apply(x, gains)
 
     def _group_gains(self, power: NDArray[np.float64]) -> NDArray[np.float64]:
         fast = self._fast.process(power[:, None])[:, 0]
@@ -236,7 +237,7 @@ class GentleCompressor:
             return x.copy()
         power = self._control.group_means(_mean_power(x))
         gains = self._group_gains(power) if power.size else power
-        return np.asarray(x * self._control.frame_gains(gains, x.shape[0])[:, None])
+        return self._control.apply(x, gains)
 
     def _group_gains(self, power: NDArray[np.float64]) -> NDArray[np.float64]:
         fast = self._attack.process(power[:, None])[:, 0]

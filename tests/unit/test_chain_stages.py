@@ -35,7 +35,7 @@ from mastering_service.chain.limiter import DEFAULT_LOOKAHEAD_MS, HOLD_MS, TrueP
 from mastering_service.chain.stage import SosFilter, Stage
 from mastering_service.chain.tonal_eq import TonalEQ
 from mastering_service.chain.width import MidSideWidth
-from shared._kernels import delayed_gain, encode_s16
+from shared._kernels import delayed_gain, encode_s16, ramp_gain
 from shared.loudness import integrated_loudness
 from tests.signals import db_to_amplitude, ffmpeg_ebur128, music_like, sine
 
@@ -584,6 +584,17 @@ def test_the_limiter_output_kernel_refuses_mismatched_buffers() -> None:
         delayed_gain(x, np.zeros((5, 2)), np.ones(9), 1.0, out)
     with pytest.raises(ValueError, match="out"):
         delayed_gain(x, np.zeros((5, 2)), np.ones(10), 1.0, np.zeros((10, 3)))
+
+
+def test_the_control_rate_gain_kernel_refuses_too_few_points() -> None:
+    """Frames 0 … 9 at offset 3 of a 5-frame grid reach group 2: three groups need four points."""
+    x, out, ramp = np.ones((10, 2)), np.zeros((10, 2)), np.arange(1, 6) / 5.0
+    ramp_gain(x, np.ones(4), 3, ramp, out)
+    assert np.array_equal(out, x)
+    with pytest.raises(ValueError, match="points must reach"):
+        ramp_gain(x, np.ones(3), 3, ramp, out)
+    with pytest.raises(ValueError, match="shape of x"):
+        ramp_gain(x, np.ones(4), 3, ramp, np.zeros((10, 1)))
 
 
 def test_s16_dither_is_added_and_rounded() -> None:
