@@ -14,6 +14,7 @@ import grpc
 import pytest
 
 from mastering_service.analysis import analyze, analyze_excerpts
+from mastering_service.engine import QUANTUM_FRAMES
 from tests.integration.mastering_harness import by_path, split_stream, write_track
 from tests.servers import mastering_stack
 
@@ -22,8 +23,9 @@ RATE_HZ = 44_100
 LEAD_S = 1.0
 #: How long the second stream is held in its fallback analysis.
 HELD_S = 2.0
-#: Slack for the chunk in flight, the messages in the transport and a busy machine.
-SLACK_S = 1.5
+#: Slack: the stream renders one processing step ahead of what it sends and is held between
+#: steps, so it can be two steps past the lead; then the transport and a busy machine.
+SLACK_S = 2 * QUANTUM_FRAMES / RATE_HZ + 0.5
 CALL_TIMEOUT_S = 120.0
 
 
