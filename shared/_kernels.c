@@ -79,10 +79,54 @@ static int array_is_contiguous(const Array *array) {
     return 1;
 }
 
+/* One buffer argument of a kernel: what it must be. */
+typedef struct {
+    const char *name;
+    const char *formats;
+    Py_ssize_t itemsize;
+    int ndim;
+    int writable;
+    int optional; /* None is accepted and leaves the view empty (buf NULL) */
+} Spec;
+
+static void arrays_release(Array *arrays, int count) {
+    for (int i = 0; i < count; i++) {
+        if (arrays[i].view.obj != NULL) {
+            PyBuffer_Release(&arrays[i].view);
+        }
+    }
+}
+
+/* Views of ``count`` arguments as ``specs`` say; on failure none is held. */
+static int arrays_get(PyObject *const *objects, const Spec *specs, Array *arrays, int count) {
+    for (int i = 0; i < count; i++) {
+        if (specs[i].optional && objects[i] == Py_None) {
+            memset(&arrays[i], 0, sizeof arrays[i]);
+            continue;
+        }
+        if (array_get(objects[i], &arrays[i], specs[i].name, specs[i].formats, specs[i].itemsize,
+                      specs[i].ndim, specs[i].writable) < 0) {
+            arrays_release(arrays, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A kernel's answer once its buffers are released: None, or ValueError(problem). */
+static PyObject *verdict(const char *problem) {
+    if (problem != NULL) {
+        PyErr_SetString(PyExc_ValueError, problem);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* Built twice on x86-64 (AVX2 with FMA, and the baseline), chosen once when the module loads.
  * The module is compiled with -ffp-contract=off, so every product and sum is rounded as written
- * (the sections match sosfilt bit for bit on any machine); the true-peak rows, a filter whose
- * last bit matters to nobody, may fuse them. */
+ * (the sections match sosfilt bit for bit on any machine). These loops may fuse: in the 16-bit
+ * encoder and the limiter's output step every fused product is exact, so the bytes are the same
+ * either way; only the true-peak rows, a filter whose last bit matters to nobody, differ. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define VECTOR_CLONES \
     __attribute__((target_clones("arch=x86-64-v3", "default"), optimize("fp-contract=fast")))
@@ -202,45 +246,23 @@ static void run_sections(const double *sos, Py_ssize_t sections, double *state,
     run_sections_any(sos, sections, state, channels, x, x_frame, x_channel, sink, frames);
 }
 
-/* Reads and checks sos, state and x; the caller releases the three views. */
-static int sections_arguments(PyObject *sos_object, PyObject *state_object, PyObject *x_object,
-                              Array *sos, Array *state, Array *x) {
-    if (array_get(sos_object, sos, "sos", "d", 8, 2, 0) < 0) {
-        return -1;
-    }
-    if (array_get(state_object, state, "state", "d", 8, 3, 1) < 0) {
-        PyBuffer_Release(&sos->view);
-        return -1;
-    }
-    if (array_get(x_object, x, "x", "d", 8, 2, 0) < 0) {
-        PyBuffer_Release(&sos->view);
-        PyBuffer_Release(&state->view);
-        return -1;
-    }
-    const char *problem = NULL;
+/* What is wrong with sos, state and x together, or NULL. */
+static const char *check_sections(const Array *sos, const Array *state, const Array *x) {
     Py_ssize_t sections = sos->shape[0], channels = x->shape[1];
     if (sos->shape[1] != 6 || !array_is_contiguous(sos)) {
-        problem = "sos must be a C-ordered (n, 6) array";
-    } else if (state->shape[0] != sections || state->shape[1] != channels ||
-               state->shape[2] != 2 || !array_is_contiguous(state)) {
-        problem = "state must be a C-ordered (sections, channels, 2) array";
-    } else {
-        const double *coefficients = sos->view.buf;
-        for (Py_ssize_t s = 0; s < sections; s++) {
-            if (coefficients[6 * s + 3] != 1.0) {
-                problem = "each section must be normalised (a0 = 1)";
-                break;
-            }
+        return "sos must be a C-ordered (n, 6) array";
+    }
+    if (state->shape[0] != sections || state->shape[1] != channels || state->shape[2] != 2 ||
+        !array_is_contiguous(state)) {
+        return "state must be a C-ordered (sections, channels, 2) array";
+    }
+    const double *coefficients = sos->view.buf;
+    for (Py_ssize_t s = 0; s < sections; s++) {
+        if (coefficients[6 * s + 3] != 1.0) {
+            return "each section must be normalised (a0 = 1)";
         }
     }
-    if (problem != NULL) {
-        PyErr_SetString(PyExc_ValueError, problem);
-        PyBuffer_Release(&sos->view);
-        PyBuffer_Release(&state->view);
-        PyBuffer_Release(&x->view);
-        return -1;
-    }
-    return 0;
+    return NULL;
 }
 
 PyDoc_STRVAR(sos_filter_doc,
@@ -249,37 +271,35 @@ PyDoc_STRVAR(sos_filter_doc,
 "float64, any strides) into ``y`` (same shape, writable, not overlapping ``x``), updating\n"
 "``state`` ((n, channels, 2) float64, C order) in place: scipy.signal.sosfilt's zi, per channel.");
 
+static const Spec SOS_FILTER_ARGS[] = {
+    {"sos", "d", 8, 2, 0, 0}, {"state", "d", 8, 3, 1, 0},
+    {"x", "d", 8, 2, 0, 0},   {"y", "d", 8, 2, 1, 0},
+};
+
 static PyObject *sos_filter(PyObject *module, PyObject *args) {
-    PyObject *sos_object, *state_object, *x_object, *y_object;
-    if (!PyArg_ParseTuple(args, "OOOO:sos_filter", &sos_object, &state_object, &x_object,
-                          &y_object)) {
+    PyObject *objects[4];
+    if (!PyArg_ParseTuple(args, "OOOO:sos_filter", &objects[0], &objects[1], &objects[2],
+                          &objects[3])) {
         return NULL;
     }
-    Array sos, state, x, y;
-    if (sections_arguments(sos_object, state_object, x_object, &sos, &state, &x) < 0) {
+    Array a[4];
+    if (arrays_get(objects, SOS_FILTER_ARGS, a, 4) < 0) {
         return NULL;
     }
-    int ok = array_get(y_object, &y, "y", "d", 8, 2, 1) == 0;
-    if (ok && (y.shape[0] != x.shape[0] || y.shape[1] != x.shape[1])) {
-        PyErr_SetString(PyExc_ValueError, "y must have the shape of x");
-        PyBuffer_Release(&y.view);
-        ok = 0;
+    const Array *sos = &a[0], *state = &a[1], *x = &a[2], *y = &a[3];
+    const char *problem = check_sections(sos, state, x);
+    if (problem == NULL && (y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1])) {
+        problem = "y must have the shape of x";
     }
-    if (ok) {
-        Sink sink = {y.view.buf, y.step[0], y.step[1], NULL, NULL};
+    if (problem == NULL) {
+        Sink sink = {y->view.buf, y->step[0], y->step[1], NULL, NULL};
         Py_BEGIN_ALLOW_THREADS
-        run_sections(sos.view.buf, sos.shape[0], state.view.buf, x.shape[1], x.view.buf,
-                     x.step[0], x.step[1], sink, x.shape[0]);
+        run_sections(sos->view.buf, sos->shape[0], state->view.buf, x->shape[1], x->view.buf,
+                     x->step[0], x->step[1], sink, x->shape[0]);
         Py_END_ALLOW_THREADS
-        PyBuffer_Release(&y.view);
     }
-    PyBuffer_Release(&sos.view);
-    PyBuffer_Release(&state.view);
-    PyBuffer_Release(&x.view);
-    if (!ok) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    arrays_release(a, 4);
+    return verdict(problem);
 }
 
 PyDoc_STRVAR(sos_power_doc,
@@ -288,43 +308,38 @@ PyDoc_STRVAR(sos_power_doc,
 "``power`` ((frames,) float64, C order); ``weights``: (channels,) float64. A weight of 0 skips\n"
 "its channel and a weight of 1 does not scale it, in channel order (shared.blocks.weighted_power).");
 
+static const Spec SOS_POWER_ARGS[] = {
+    {"sos", "d", 8, 2, 0, 0},     {"state", "d", 8, 3, 1, 0}, {"x", "d", 8, 2, 0, 0},
+    {"weights", "d", 8, 1, 0, 0}, {"power", "d", 8, 1, 1, 0},
+};
+
 static PyObject *sos_power(PyObject *module, PyObject *args) {
-    PyObject *sos_object, *state_object, *x_object, *weights_object, *power_object;
-    if (!PyArg_ParseTuple(args, "OOOOO:sos_power", &sos_object, &state_object, &x_object,
-                          &weights_object, &power_object)) {
+    PyObject *objects[5];
+    if (!PyArg_ParseTuple(args, "OOOOO:sos_power", &objects[0], &objects[1], &objects[2],
+                          &objects[3], &objects[4])) {
         return NULL;
     }
-    Array sos, state, x, weights, power;
-    if (sections_arguments(sos_object, state_object, x_object, &sos, &state, &x) < 0) {
+    Array a[5];
+    if (arrays_get(objects, SOS_POWER_ARGS, a, 5) < 0) {
         return NULL;
     }
-    int ok = 0;
-    if (array_get(weights_object, &weights, "weights", "d", 8, 1, 0) == 0) {
-        if (array_get(power_object, &power, "power", "d", 8, 1, 1) == 0) {
-            if (weights.shape[0] != x.shape[1] || (weights.shape[0] > 1 && weights.step[0] != 1)) {
-                PyErr_SetString(PyExc_ValueError, "weights must be C-ordered, one per channel");
-            } else if (power.shape[0] != x.shape[0] ||
-                       (power.shape[0] > 1 && power.step[0] != 1)) {
-                PyErr_SetString(PyExc_ValueError, "power must be C-ordered, one per frame");
-            } else {
-                ok = 1;
-                Sink sink = {NULL, 0, 0, weights.view.buf, power.view.buf};
-                Py_BEGIN_ALLOW_THREADS
-                run_sections(sos.view.buf, sos.shape[0], state.view.buf, x.shape[1],
-                             x.view.buf, x.step[0], x.step[1], sink, x.shape[0]);
-                Py_END_ALLOW_THREADS
-            }
-            PyBuffer_Release(&power.view);
-        }
-        PyBuffer_Release(&weights.view);
+    const Array *sos = &a[0], *state = &a[1], *x = &a[2], *weights = &a[3], *power = &a[4];
+    const char *problem = check_sections(sos, state, x);
+    if (problem == NULL && (weights->shape[0] != x->shape[1] || !array_is_contiguous(weights))) {
+        problem = "weights must be C-ordered, one per channel";
     }
-    PyBuffer_Release(&sos.view);
-    PyBuffer_Release(&state.view);
-    PyBuffer_Release(&x.view);
-    if (!ok) {
-        return NULL;
+    if (problem == NULL && (power->shape[0] != x->shape[0] || !array_is_contiguous(power))) {
+        problem = "power must be C-ordered, one per frame";
     }
-    Py_RETURN_NONE;
+    if (problem == NULL) {
+        Sink sink = {NULL, 0, 0, weights->view.buf, power->view.buf};
+        Py_BEGIN_ALLOW_THREADS
+        run_sections(sos->view.buf, sos->shape[0], state->view.buf, x->shape[1], x->view.buf,
+                     x->step[0], x->step[1], sink, x->shape[0]);
+        Py_END_ALLOW_THREADS
+    }
+    arrays_release(a, 5);
+    return verdict(problem);
 }
 
 /* ---- true-peak rows -------------------------------------------------------------------------- */
@@ -442,47 +457,36 @@ PyDoc_STRVAR(true_peak_rows_doc,
 "positions 1 .. 2H after it. ``taps``: (sums + pairs, H) float32, C order, the mirrored form\n"
 "(shared/_kernels.c); every window must lie inside planar.");
 
+/* int64 is 'l' where long has 64 bits and 'q' elsewhere. */
+static const Spec TRUE_PEAK_ROWS_ARGS[] = {
+    {"planar", "d", 8, 2, 0, 0}, {"rows", "ql", 8, 1, 0, 0},
+    {"taps", "f", 4, 2, 0, 0},   {"out", "f", 4, 2, 1, 0},
+};
+
 static PyObject *true_peak_rows(PyObject *module, PyObject *args) {
-    PyObject *planar_object, *rows_object, *taps_object, *out_object;
+    PyObject *objects[4];
     Py_ssize_t pairs;
-    if (!PyArg_ParseTuple(args, "OOOnO:true_peak_rows", &planar_object, &rows_object,
-                          &taps_object, &pairs, &out_object)) {
+    if (!PyArg_ParseTuple(args, "OOOnO:true_peak_rows", &objects[0], &objects[1], &objects[2],
+                          &pairs, &objects[3])) {
         return NULL;
     }
-    Array planar, rows, taps, out;
-    if (array_get(planar_object, &planar, "planar", "d", 8, 2, 0) < 0) {
+    Array a[4];
+    if (arrays_get(objects, TRUE_PEAK_ROWS_ARGS, a, 4) < 0) {
         return NULL;
     }
-    /* int64 is 'l' where long has 64 bits and 'q' elsewhere. */
-    if (array_get(rows_object, &rows, "rows", "ql", 8, 1, 0) < 0) {
-        PyBuffer_Release(&planar.view);
-        return NULL;
-    }
-    if (array_get(taps_object, &taps, "taps", "f", 4, 2, 0) < 0) {
-        PyBuffer_Release(&planar.view);
-        PyBuffer_Release(&rows.view);
-        return NULL;
-    }
-    if (array_get(out_object, &out, "out", "f", 4, 2, 1) < 0) {
-        PyBuffer_Release(&planar.view);
-        PyBuffer_Release(&rows.view);
-        PyBuffer_Release(&taps.view);
-        return NULL;
-    }
+    const Array *planar = &a[0], *rows = &a[1], *taps = &a[2], *out = &a[3];
     const char *problem = NULL;
-    Py_ssize_t channels = planar.shape[0], width = planar.shape[1];
-    Py_ssize_t count = rows.shape[0], row = out.shape[1], half = taps.shape[1];
-    if (!array_is_contiguous(&planar) || !array_is_contiguous(&out) ||
-        (count > 1 && rows.step[0] != 1)) {
+    Py_ssize_t width = planar->shape[1], count = rows->shape[0], row = out->shape[1];
+    if (!array_is_contiguous(planar) || !array_is_contiguous(rows) || !array_is_contiguous(out)) {
         problem = "planar, rows and out must be C-ordered";
-    } else if (out.shape[0] != count) {
+    } else if (out->shape[0] != count) {
         problem = "out must have one row per entry of rows";
     } else if (row <= 0 || row % LANES != 0 || row > MAX_ROW) {
         problem = "rows must be a positive multiple of 8 frames, at most 64";
-    } else if ((problem = check_mirrored_taps(&taps, pairs, row)) == NULL) {
-        const int64_t *listed = rows.view.buf;
+    } else if ((problem = check_mirrored_taps(taps, pairs, row)) == NULL) {
+        const int64_t *listed = rows->view.buf;
         for (Py_ssize_t k = 0; k < count; k++) {
-            if (listed[k] < 0 || listed[k] * row + row + 2 * half > width) {
+            if (listed[k] < 0 || listed[k] * row + row + 2 * taps->shape[1] > width) {
                 problem = "a row's window reaches outside planar";
                 break;
             }
@@ -490,21 +494,13 @@ static PyObject *true_peak_rows(PyObject *module, PyObject *args) {
     }
     if (problem == NULL) {
         Py_BEGIN_ALLOW_THREADS
-        run_true_peak_rows(planar.view.buf, channels, width, rows.view.buf, count,
-                           taps.view.buf, taps.shape[0] - pairs, pairs, half, row,
-                           out.view.buf);
+        run_true_peak_rows(planar->view.buf, planar->shape[0], width, rows->view.buf, count,
+                           taps->view.buf, taps->shape[0] - pairs, pairs, taps->shape[1], row,
+                           out->view.buf);
         Py_END_ALLOW_THREADS
-    } else {
-        PyErr_SetString(PyExc_ValueError, problem);
     }
-    PyBuffer_Release(&planar.view);
-    PyBuffer_Release(&rows.view);
-    PyBuffer_Release(&taps.view);
-    PyBuffer_Release(&out.view);
-    if (problem != NULL) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    arrays_release(a, 4);
+    return verdict(problem);
 }
 
 /* ---- true-peak blocks ------------------------------------------------------------------------ */
@@ -612,62 +608,51 @@ PyDoc_STRVAR(true_peak_block_doc,
 "``frame_peaks``: None, or (end - first,) float64 to receive each output (exact wherever it\n"
 "could exceed frame_floor, elsewhere the sample magnitude).");
 
+static const Spec TRUE_PEAK_BLOCK_ARGS[] = {
+    {"planar", "d", 8, 2, 0, 0}, {"taps", "f", 4, 2, 0, 0}, {"frame_peaks", "d", 8, 1, 1, 1},
+};
+
 static PyObject *true_peak_block(PyObject *module, PyObject *args) {
-    PyObject *planar_object, *taps_object, *frame_peaks_object;
+    PyObject *objects[3];
     Py_ssize_t first, end, delay, pairs;
     double gain_bound, floor, frame_floor;
-    if (!PyArg_ParseTuple(args, "OnnnOndddO:true_peak_block", &planar_object, &first, &end,
-                          &delay, &taps_object, &pairs, &gain_bound, &floor, &frame_floor,
-                          &frame_peaks_object)) {
+    if (!PyArg_ParseTuple(args, "OnnnOndddO:true_peak_block", &objects[0], &first, &end, &delay,
+                          &objects[1], &pairs, &gain_bound, &floor, &frame_floor, &objects[2])) {
         return NULL;
     }
-    Array planar, taps, frame_peaks;
-    int with_frames = frame_peaks_object != Py_None;
-    if (array_get(planar_object, &planar, "planar", "d", 8, 2, 0) < 0) {
+    Array a[3];
+    if (arrays_get(objects, TRUE_PEAK_BLOCK_ARGS, a, 3) < 0) {
         return NULL;
     }
-    if (array_get(taps_object, &taps, "taps", "f", 4, 2, 0) < 0) {
-        PyBuffer_Release(&planar.view);
-        return NULL;
-    }
-    if (with_frames && array_get(frame_peaks_object, &frame_peaks, "frame_peaks", "d", 8, 1, 1) < 0) {
-        PyBuffer_Release(&planar.view);
-        PyBuffer_Release(&taps.view);
-        return NULL;
-    }
+    const Array *planar = &a[0], *taps = &a[1], *frame_peaks = &a[2];
+    const int with_frames = frame_peaks->view.buf != NULL;
     const char *problem = NULL;
-    Py_ssize_t width = planar.shape[1], row = 2 * delay;
-    if (!array_is_contiguous(&planar) || (with_frames && !array_is_contiguous(&frame_peaks))) {
+    Py_ssize_t width = planar->shape[1], row = 2 * delay;
+    if (!array_is_contiguous(planar) || (with_frames && !array_is_contiguous(frame_peaks))) {
         problem = "planar and frame_peaks must be C-ordered";
     } else if (row <= 0 || row % LANES != 0 || row > MAX_ROW) {
         problem = "2 * delay must be a positive multiple of 8, at most 64";
     } else if (width % row != 0 || first < 0 || first > end || end + 2 * delay > width ||
                first >= row) {
         problem = "first and end must lie in the buffer's first row and its body";
-    } else if (with_frames && frame_peaks.shape[0] != end - first) {
+    } else if (with_frames && frame_peaks->shape[0] != end - first) {
         problem = "frame_peaks must have end - first entries";
     } else {
-        problem = check_mirrored_taps(&taps, pairs, row);
+        problem = check_mirrored_taps(taps, pairs, row);
     }
     double peak = floor, own = 0.0;
     int failed = 0;
     if (problem == NULL) {
         Py_BEGIN_ALLOW_THREADS
-        failed = run_true_peak_block(planar.view.buf, planar.shape[0], width, first, end, delay,
-                                     taps.view.buf, taps.shape[0] - pairs, pairs,
-                                     taps.shape[1], gain_bound, floor, frame_floor,
-                                     with_frames ? frame_peaks.view.buf : NULL, &peak, &own);
+        failed = run_true_peak_block(planar->view.buf, planar->shape[0], width, first, end, delay,
+                                     taps->view.buf, taps->shape[0] - pairs, pairs,
+                                     taps->shape[1], gain_bound, floor, frame_floor,
+                                     with_frames ? frame_peaks->view.buf : NULL, &peak, &own);
         Py_END_ALLOW_THREADS
-    } else {
-        PyErr_SetString(PyExc_ValueError, problem);
     }
-    PyBuffer_Release(&planar.view);
-    PyBuffer_Release(&taps.view);
-    if (with_frames) {
-        PyBuffer_Release(&frame_peaks.view);
-    }
+    arrays_release(a, 3);
     if (problem != NULL) {
-        return NULL;
+        return verdict(problem);
     }
     if (failed) {
         return PyErr_NoMemory();
@@ -684,46 +669,51 @@ PyDoc_STRVAR(float_planes_doc,
 "infinities become 0, magnitudes beyond ``limit`` are clamped to it (the decoder's cleaning,\n"
 "shared.audio._clean, in the same pass).");
 
+/* Most channel planes float_planes takes. */
+#define MAX_PLANES 64
+
 static PyObject *float_planes(PyObject *module, PyObject *args) {
-    PyObject *planes_object, *out_object;
+    PyObject *planes_object, *objects[MAX_PLANES + 1];
     double limit;
-    if (!PyArg_ParseTuple(args, "OOd:float_planes", &planes_object, &out_object, &limit)) {
+    if (!PyArg_ParseTuple(args, "OOd:float_planes", &planes_object, &objects[0], &limit)) {
         return NULL;
     }
     PyObject *planes = PySequence_Fast(planes_object, "planes must be a sequence of arrays");
     if (planes == NULL) {
         return NULL;
     }
-    Array out;
-    if (array_get(out_object, &out, "out", "d", 8, 2, 1) < 0) {
+    Py_ssize_t channels = PySequence_Fast_GET_SIZE(planes);
+    if (channels < 1 || channels > MAX_PLANES) {
+        Py_DECREF(planes);
+        return verdict("planes must hold 1 to 64 arrays");
+    }
+    Spec specs[MAX_PLANES + 1] = {{"out", "d", 8, 2, 1, 0}};
+    for (Py_ssize_t c = 0; c < channels; c++) {
+        objects[c + 1] = PySequence_Fast_GET_ITEM(planes, c);
+        specs[c + 1] = (Spec){"plane", "f", 4, 1, 0, 0};
+    }
+    Array a[MAX_PLANES + 1];
+    int count = (int)channels + 1;
+    if (arrays_get(objects, specs, a, count) < 0) {
         Py_DECREF(planes);
         return NULL;
     }
-    Py_ssize_t channels = PySequence_Fast_GET_SIZE(planes), frames = out.shape[0];
+    const Array *out = &a[0];
+    Py_ssize_t frames = out->shape[0];
     const char *problem = NULL;
-    if (out.shape[1] != channels || !array_is_contiguous(&out)) {
+    if (out->shape[1] != channels || !array_is_contiguous(out)) {
         problem = "out must be C-ordered, one column per plane";
-    } else if (channels > 64) {
-        problem = "at most 64 planes";
     }
-    Array views[64];
-    Py_ssize_t held = 0;
-    for (; problem == NULL && held < channels; held++) {
-        PyObject *plane = PySequence_Fast_GET_ITEM(planes, held);
-        if (array_get(plane, &views[held], "plane", "f", 4, 1, 0) < 0) {
-            break;
-        }
-        if (views[held].shape[0] < frames || (frames > 1 && views[held].step[0] != 1)) {
+    for (Py_ssize_t c = 0; problem == NULL && c < channels; c++) {
+        if (a[c + 1].shape[0] < frames || !array_is_contiguous(&a[c + 1])) {
             problem = "every plane must hold out's frames, contiguously";
-            held++;
         }
     }
-    int ok = problem == NULL && held == channels && !PyErr_Occurred();
-    if (ok) {
-        double *y = out.view.buf;
+    if (problem == NULL) {
+        double *y = out->view.buf;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t c = 0; c < channels; c++) {
-            const float *x = views[c].view.buf;
+            const float *x = a[c + 1].view.buf;
             for (Py_ssize_t n = 0; n < frames; n++) {
                 double v = (double)x[n];
                 v = isfinite(v) ? v : 0.0;
@@ -733,18 +723,10 @@ static PyObject *float_planes(PyObject *module, PyObject *args) {
             }
         }
         Py_END_ALLOW_THREADS
-    } else if (problem != NULL) {
-        PyErr_SetString(PyExc_ValueError, problem);
     }
-    for (Py_ssize_t c = 0; c < held; c++) {
-        PyBuffer_Release(&views[c].view);
-    }
-    PyBuffer_Release(&out.view);
+    arrays_release(a, count);
     Py_DECREF(planes);
-    if (!ok) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return verdict(problem);
 }
 
 /* ---- look-ahead gain ------------------------------------------------------------------------ */
@@ -816,60 +798,47 @@ static void run_delayed_gain(const double *x, Py_ssize_t x_frame, Py_ssize_t x_c
               held + kept * channels);
 }
 
+static const Spec DELAYED_GAIN_ARGS[] = {
+    {"x", "d", 8, 2, 0, 0}, {"held", "d", 8, 2, 1, 0},
+    {"gains", "d", 8, 1, 0, 0}, {"out", "d", 8, 2, 1, 0},
+};
+
 static PyObject *delayed_gain(PyObject *module, PyObject *args) {
-    PyObject *x_object, *held_object, *gains_object, *out_object;
+    PyObject *objects[4];
     double limit;
-    if (!PyArg_ParseTuple(args, "OOOdO:delayed_gain", &x_object, &held_object, &gains_object,
-                          &limit, &out_object)) {
+    if (!PyArg_ParseTuple(args, "OOOdO:delayed_gain", &objects[0], &objects[1], &objects[2],
+                          &limit, &objects[3])) {
         return NULL;
     }
-    Array x, held, gains, out;
-    if (array_get(x_object, &x, "x", "d", 8, 2, 0) < 0) {
+    Array a[4];
+    if (arrays_get(objects, DELAYED_GAIN_ARGS, a, 4) < 0) {
         return NULL;
     }
-    if (array_get(held_object, &held, "held", "d", 8, 2, 1) < 0) {
-        PyBuffer_Release(&x.view);
-        return NULL;
-    }
-    if (array_get(gains_object, &gains, "gains", "d", 8, 1, 0) < 0) {
-        PyBuffer_Release(&x.view);
-        PyBuffer_Release(&held.view);
-        return NULL;
-    }
-    if (array_get(out_object, &out, "out", "d", 8, 2, 1) < 0) {
-        PyBuffer_Release(&x.view);
-        PyBuffer_Release(&held.view);
-        PyBuffer_Release(&gains.view);
-        return NULL;
-    }
+    const Array *x = &a[0], *held = &a[1], *gains = &a[2], *out = &a[3];
     const char *problem = NULL;
-    Py_ssize_t frames = x.shape[0], channels = x.shape[1];
-    if (held.shape[1] != channels || !array_is_contiguous(&held)) {
+    Py_ssize_t frames = x->shape[0], channels = x->shape[1];
+    if (held->shape[1] != channels || !array_is_contiguous(held)) {
         problem = "held must be C-ordered, with the channels of x";
-    } else if (gains.shape[0] != frames || (frames > 1 && gains.step[0] != 1)) {
+    } else if (gains->shape[0] != frames || !array_is_contiguous(gains)) {
         problem = "gains must be C-ordered, one per frame of x";
-    } else if (out.shape[0] != frames || out.shape[1] != channels || !array_is_contiguous(&out)) {
+    } else if (out->shape[0] != frames || out->shape[1] != channels ||
+               !array_is_contiguous(out)) {
         problem = "out must be C-ordered, of the shape of x";
     }
     double lowest = 1.0;
     if (problem == NULL) {
-        const double *g = gains.view.buf;
+        const double *g = gains->view.buf;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t n = 0; n < frames; n++) {
             lowest = g[n] < lowest ? g[n] : lowest;
         }
-        run_delayed_gain(x.view.buf, x.step[0], x.step[1], held.view.buf, held.shape[0], g,
-                         frames, channels, limit, lowest != 1.0, out.view.buf);
+        run_delayed_gain(x->view.buf, x->step[0], x->step[1], held->view.buf, held->shape[0], g,
+                         frames, channels, limit, lowest != 1.0, out->view.buf);
         Py_END_ALLOW_THREADS
-    } else {
-        PyErr_SetString(PyExc_ValueError, problem);
     }
-    PyBuffer_Release(&x.view);
-    PyBuffer_Release(&held.view);
-    PyBuffer_Release(&gains.view);
-    PyBuffer_Release(&out.view);
+    arrays_release(a, 4);
     if (problem != NULL) {
-        return NULL;
+        return verdict(problem);
     }
     return PyFloat_FromDouble(lowest);
 }
@@ -883,64 +852,49 @@ PyDoc_STRVAR(ramp_gain_doc,
 "i = offset + n of the grid, gets points[k] + (points[k + 1] - points[k]) * ramp[j] with\n"
 "k, j = divmod(i, len(ramp)) (``points`` (groups + 1,) float64, ``ramp`` (D,) float64).");
 
+static const Spec RAMP_GAIN_ARGS[] = {
+    {"x", "d", 8, 2, 0, 0}, {"points", "d", 8, 1, 0, 0},
+    {"ramp", "d", 8, 1, 0, 0}, {"out", "d", 8, 2, 1, 0},
+};
+
 static PyObject *ramp_gain(PyObject *module, PyObject *args) {
-    PyObject *x_object, *points_object, *ramp_object, *out_object;
+    PyObject *objects[4];
     Py_ssize_t offset;
-    if (!PyArg_ParseTuple(args, "OOnOO:ramp_gain", &x_object, &points_object, &offset,
-                          &ramp_object, &out_object)) {
+    if (!PyArg_ParseTuple(args, "OOnOO:ramp_gain", &objects[0], &objects[1], &offset,
+                          &objects[2], &objects[3])) {
         return NULL;
     }
-    Array x, points, ramp, out;
-    if (array_get(x_object, &x, "x", "d", 8, 2, 0) < 0) {
+    Array a[4];
+    if (arrays_get(objects, RAMP_GAIN_ARGS, a, 4) < 0) {
         return NULL;
     }
-    if (array_get(points_object, &points, "points", "d", 8, 1, 0) < 0) {
-        PyBuffer_Release(&x.view);
-        return NULL;
-    }
-    if (array_get(ramp_object, &ramp, "ramp", "d", 8, 1, 0) < 0) {
-        PyBuffer_Release(&x.view);
-        PyBuffer_Release(&points.view);
-        return NULL;
-    }
-    if (array_get(out_object, &out, "out", "d", 8, 2, 1) < 0) {
-        PyBuffer_Release(&x.view);
-        PyBuffer_Release(&points.view);
-        PyBuffer_Release(&ramp.view);
-        return NULL;
-    }
+    const Array *x = &a[0], *points = &a[1], *ramp = &a[2], *out = &a[3];
     const char *problem = NULL;
-    Py_ssize_t frames = x.shape[0], channels = x.shape[1], period = ramp.shape[0];
-    if (out.shape[0] != frames || out.shape[1] != channels || !array_is_contiguous(&out)) {
+    Py_ssize_t frames = x->shape[0], channels = x->shape[1], period = ramp->shape[0];
+    if (out->shape[0] != frames || out->shape[1] != channels || !array_is_contiguous(out)) {
         problem = "out must be C-ordered, of the shape of x";
-    } else if (period < 1 || !array_is_contiguous(&ramp) || !array_is_contiguous(&points)) {
+    } else if (period < 1 || !array_is_contiguous(ramp) || !array_is_contiguous(points)) {
         problem = "ramp and points must be C-ordered, ramp not empty";
-    } else if (offset < 0 || (frames > 0 && (offset + frames - 1) / period + 1 >= points.shape[0])) {
+    } else if (offset < 0 ||
+               (frames > 0 && (offset + frames - 1) / period + 1 >= points->shape[0])) {
         problem = "points must reach past the group of the last frame";
     }
     if (problem == NULL) {
-        const double *p = points.view.buf, *r = ramp.view.buf, *v = x.view.buf;
-        double *y = out.view.buf;
+        const double *p = points->view.buf, *r = ramp->view.buf, *v = x->view.buf;
+        const Py_ssize_t frame_step = x->step[0], channel_step = x->step[1];
+        double *y = out->view.buf;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t n = 0; n < frames; n++) {
             Py_ssize_t i = offset + n, k = i / period, j = i % period;
             double g = p[k] + (p[k + 1] - p[k]) * r[j];
             for (Py_ssize_t c = 0; c < channels; c++) {
-                y[n * channels + c] = v[n * x.step[0] + c * x.step[1]] * g;
+                y[n * channels + c] = v[n * frame_step + c * channel_step] * g;
             }
         }
         Py_END_ALLOW_THREADS
-    } else {
-        PyErr_SetString(PyExc_ValueError, problem);
     }
-    PyBuffer_Release(&x.view);
-    PyBuffer_Release(&points.view);
-    PyBuffer_Release(&ramp.view);
-    PyBuffer_Release(&out.view);
-    if (problem != NULL) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    arrays_release(a, 4);
+    return verdict(problem);
 }
 
 /* ---- 16-bit encoding -------------------------------------------------------------------------- */
@@ -999,40 +953,34 @@ PyDoc_STRVAR(encode_s16_doc,
 "|x| < 2**-24; then x * 2**15 + dither rounded half to even and clipped to the int16 range\n"
 "(mastering_service.chain.encoding, bit for bit).");
 
+static const Spec ENCODE_S16_ARGS[] = {{"x", "d", 8, 2, 0, 0}, {"out", "h", 2, 2, 1, 0}};
+
 static PyObject *encode_s16(PyObject *module, PyObject *args) {
-    PyObject *x_object, *out_object;
+    PyObject *objects[2];
     unsigned long long first_key;
-    if (!PyArg_ParseTuple(args, "OKO:encode_s16", &x_object, &first_key, &out_object)) {
+    if (!PyArg_ParseTuple(args, "OKO:encode_s16", &objects[0], &first_key, &objects[1])) {
         return NULL;
     }
-    Array x, out;
-    if (array_get(x_object, &x, "x", "d", 8, 2, 0) < 0) {
+    Array a[2];
+    if (arrays_get(objects, ENCODE_S16_ARGS, a, 2) < 0) {
         return NULL;
     }
-    if (array_get(out_object, &out, "out", "h", 2, 2, 1) < 0) {
-        PyBuffer_Release(&x.view);
-        return NULL;
-    }
+    const Array *x = &a[0], *out = &a[1];
     const char *problem = NULL;
-    if (out.shape[0] != x.shape[0] || out.shape[1] != x.shape[1] || !array_is_contiguous(&out)) {
+    if (out->shape[0] != x->shape[0] || out->shape[1] != x->shape[1] ||
+        !array_is_contiguous(out)) {
         problem = "out must be a C-ordered array of the shape of x";
     } else if (first_key > 0xffffffffULL) {
         problem = "first_key must fit in 32 bits";
     }
     if (problem == NULL) {
         Py_BEGIN_ALLOW_THREADS
-        run_s16(x.view.buf, x.step[0], x.step[1], x.shape[0], x.shape[1], (uint32_t)first_key,
-                out.view.buf);
+        run_s16(x->view.buf, x->step[0], x->step[1], x->shape[0], x->shape[1],
+                (uint32_t)first_key, out->view.buf);
         Py_END_ALLOW_THREADS
-    } else {
-        PyErr_SetString(PyExc_ValueError, problem);
     }
-    PyBuffer_Release(&x.view);
-    PyBuffer_Release(&out.view);
-    if (problem != NULL) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    arrays_release(a, 2);
+    return verdict(problem);
 }
 
 /* ---- module ---------------------------------------------------------------------------------- */
