@@ -16,6 +16,9 @@
  * - ramp_gain: control-rate gains interpolated to the frames and applied, in one pass.
  * - encode_s16: TPDF-dithered 16-bit PCM (mastering_service/chain/encoding.py's definition).
  * - float_planes: single-precision decoder planes to a cleaned float64 block (shared/audio.py).
+ * - level_segments / pair_moments: per-segment sums and peaks of a block in one pass (the level
+ *   meter's 100 ms frames, the stereo image's chunks), where numpy would write a temporary
+ *   array per term.
  *
  * All are plain loops over buffers the Python side owns and shapes; every output is the same
  * arithmetic whatever the block it arrives in, so a stream cut anywhere gives the same bytes.
@@ -729,6 +732,158 @@ static PyObject *float_planes(PyObject *module, PyObject *args) {
     return verdict(problem);
 }
 
+/* ---- segment statistics --------------------------------------------------------------------- */
+
+PyDoc_STRVAR(level_segments_doc,
+"level_segments(x, starts, sums, maxima)\n--\n\n"
+"Level statistics of consecutive segments of ``x`` ((frames, channels) float64, any strides):\n"
+"segment j runs from starts[j] to starts[j + 1] (the last to the end of x; ``starts`` (k,)\n"
+"int64, ascending, starts[0] = 0). sums[j] ((k, 2) float64, C order) becomes the sum over the\n"
+"segment of the squared mono mix (the channels each scaled by 1/channels, summed in order;\n"
+"one channel passes unscaled) and of the channel power (the sum of x_c^2 / channels, in\n"
+"order; one channel unscaled); maxima[j] ((k,) float64) the largest |x| of any channel\n"
+"(0 for an empty segment). The arithmetic of shared.levels.LevelMeter, summed in frame order.");
+
+static const Spec LEVEL_SEGMENTS_ARGS[] = {
+    {"x", "d", 8, 2, 0, 0}, {"starts", "ql", 8, 1, 0, 0},
+    {"sums", "d", 8, 2, 1, 0}, {"maxima", "d", 8, 1, 1, 0},
+};
+
+static void run_level_segments(const double *x, Py_ssize_t frame_step, Py_ssize_t channel_step,
+                               Py_ssize_t frames, Py_ssize_t channels, const int64_t *starts,
+                               Py_ssize_t segments, double *sums, double *maxima) {
+    const double share = 1.0 / (double)channels;
+    for (Py_ssize_t j = 0; j < segments; j++) {
+        Py_ssize_t end = j + 1 < segments ? (Py_ssize_t)starts[j + 1] : frames;
+        double mono_squares = 0.0, power = 0.0, peak = 0.0;
+        for (Py_ssize_t n = (Py_ssize_t)starts[j]; n < end; n++) {
+            const double *frame = x + n * frame_step;
+            double mono, frame_power;
+            if (channels == 1) {
+                mono = frame[0];
+                frame_power = mono * mono;
+                peak = fabs(mono) > peak ? fabs(mono) : peak;
+            } else {
+                mono = frame[0] * share;
+                frame_power = share * (frame[0] * frame[0]);
+                peak = fabs(frame[0]) > peak ? fabs(frame[0]) : peak;
+                for (Py_ssize_t c = 1; c < channels; c++) {
+                    double v = frame[c * channel_step];
+                    mono += v * share;
+                    frame_power += share * (v * v);
+                    peak = fabs(v) > peak ? fabs(v) : peak;
+                }
+            }
+            mono_squares += mono * mono;
+            power += frame_power;
+        }
+        sums[2 * j] = mono_squares;
+        sums[2 * j + 1] = power;
+        maxima[j] = peak;
+    }
+}
+
+static PyObject *level_segments(PyObject *module, PyObject *args) {
+    PyObject *objects[4];
+    if (!PyArg_ParseTuple(args, "OOOO:level_segments", &objects[0], &objects[1], &objects[2],
+                          &objects[3])) {
+        return NULL;
+    }
+    Array a[4];
+    if (arrays_get(objects, LEVEL_SEGMENTS_ARGS, a, 4) < 0) {
+        return NULL;
+    }
+    const Array *x = &a[0], *starts = &a[1], *sums = &a[2], *maxima = &a[3];
+    const char *problem = NULL;
+    Py_ssize_t frames = x->shape[0], channels = x->shape[1], segments = starts->shape[0];
+    const int64_t *s = starts->view.buf;
+    if (channels < 1) {
+        problem = "x must have at least one channel";
+    } else if (!array_is_contiguous(starts)) {
+        problem = "starts must be C-ordered";
+    } else if (sums->shape[0] != segments || sums->shape[1] != 2 || !array_is_contiguous(sums)) {
+        problem = "sums must be C-ordered, (segments, 2)";
+    } else if (maxima->shape[0] != segments || !array_is_contiguous(maxima)) {
+        problem = "maxima must be C-ordered, one per segment";
+    } else if (segments > 0 && s[0] != 0) {
+        problem = "starts must begin at 0";
+    }
+    for (Py_ssize_t j = 1; problem == NULL && j < segments; j++) {
+        if (s[j] < s[j - 1] || s[j] > frames) {
+            problem = "starts must ascend within the frames of x";
+        }
+    }
+    if (problem == NULL && segments > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        run_level_segments(x->view.buf, x->step[0], x->step[1], frames, channels, s, segments,
+                           sums->view.buf, maxima->view.buf);
+        Py_END_ALLOW_THREADS
+    }
+    arrays_release(a, 4);
+    return verdict(problem);
+}
+
+PyDoc_STRVAR(pair_moments_doc,
+"pair_moments(x, length, out)\n--\n\n"
+"Raw moments of the first two channels of ``x`` ((frames, channels >= 2) float64, any\n"
+"strides) over consecutive chunks of ``length`` frames (frames a whole number of chunks):\n"
+"out[j] ((chunks, 5) float64, C order) becomes the chunk's sums of L, R, L^2, R^2 and L*R,\n"
+"each summed in frame order (so a chunk gives the same bits wherever it sits in memory).");
+
+static const Spec PAIR_MOMENTS_ARGS[] = {{"x", "d", 8, 2, 0, 0}, {"out", "d", 8, 2, 1, 0}};
+
+static void run_pair_moments(const double *x, Py_ssize_t frame_step, Py_ssize_t channel_step,
+                             Py_ssize_t length, Py_ssize_t chunks, double *out) {
+    for (Py_ssize_t j = 0; j < chunks; j++) {
+        const double *chunk = x + j * length * frame_step;
+        double sum_l = 0.0, sum_r = 0.0, sum_ll = 0.0, sum_rr = 0.0, sum_lr = 0.0;
+        for (Py_ssize_t n = 0; n < length; n++) {
+            double l = chunk[n * frame_step], r = chunk[n * frame_step + channel_step];
+            sum_l += l;
+            sum_r += r;
+            sum_ll += l * l;
+            sum_rr += r * r;
+            sum_lr += l * r;
+        }
+        double *row = out + 5 * j;
+        row[0] = sum_l;
+        row[1] = sum_r;
+        row[2] = sum_ll;
+        row[3] = sum_rr;
+        row[4] = sum_lr;
+    }
+}
+
+static PyObject *pair_moments(PyObject *module, PyObject *args) {
+    PyObject *objects[2];
+    Py_ssize_t length;
+    if (!PyArg_ParseTuple(args, "OnO:pair_moments", &objects[0], &length, &objects[1])) {
+        return NULL;
+    }
+    Array a[2];
+    if (arrays_get(objects, PAIR_MOMENTS_ARGS, a, 2) < 0) {
+        return NULL;
+    }
+    const Array *x = &a[0], *out = &a[1];
+    const char *problem = NULL;
+    Py_ssize_t frames = x->shape[0];
+    Py_ssize_t chunks = length > 0 ? frames / length : 0;
+    if (x->shape[1] < 2) {
+        problem = "x must have at least two channels";
+    } else if (length < 1 || frames % length != 0) {
+        problem = "the frames of x must be a whole number of chunks of length >= 1";
+    } else if (out->shape[0] != chunks || out->shape[1] != 5 || !array_is_contiguous(out)) {
+        problem = "out must be C-ordered, (chunks, 5)";
+    }
+    if (problem == NULL && chunks > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        run_pair_moments(x->view.buf, x->step[0], x->step[1], length, chunks, out->view.buf);
+        Py_END_ALLOW_THREADS
+    }
+    arrays_release(a, 2);
+    return verdict(problem);
+}
+
 /* ---- look-ahead gain ------------------------------------------------------------------------ */
 
 PyDoc_STRVAR(delayed_gain_doc,
@@ -994,6 +1149,8 @@ static PyMethodDef methods[] = {
     {"delayed_gain", delayed_gain, METH_VARARGS, delayed_gain_doc},
     {"ramp_gain", ramp_gain, METH_VARARGS, ramp_gain_doc},
     {"float_planes", float_planes, METH_VARARGS, float_planes_doc},
+    {"level_segments", level_segments, METH_VARARGS, level_segments_doc},
+    {"pair_moments", pair_moments, METH_VARARGS, pair_moments_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -55,3 +55,10 @@ def ramp_gain(
     ramp: NDArray[np.float64],
     out: NDArray[np.float64],
 ) -> None: ...
+def level_segments(
+    x: NDArray[np.float64],
+    starts: NDArray[np.int64],
+    sums: NDArray[np.float64],
+    maxima: NDArray[np.float64],
+) -> None: ...
+def pair_moments(x: NDArray[np.float64], length: int, out: NDArray[np.float64]) -> None: ...

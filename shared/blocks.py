@@ -169,16 +169,8 @@ class GridBuffer:
         """Append ``(n, *trailing_shape)`` values; return the cells they complete as a
         ``(cells, cell_frames + overlap_frames, *trailing_shape)`` view (often no cells)."""
         self._compact()
-        n = values.shape[0]
-        end = self._end + n
-        if end > self._buffer.shape[0]:
-            capacity = max(end, 2 * self._buffer.shape[0])
-            grown = np.zeros((capacity, *self._buffer.shape[1:]), dtype=self._buffer.dtype)
-            grown[: self._end] = self._buffer[: self._end]
-            self._buffer = grown
-        self._buffer[self._end : end] = values
-        self._end = end
-        self.frames += n
+        self._store(values)
+        self.frames += values.shape[0]
         cell, span = self.cell_frames, self.cell_frames + self.overlap_frames
         count = max(0, (self.held - self.overlap_frames) // cell)
         first = self._start
@@ -194,6 +186,42 @@ class GridBuffer:
             strides=(cell * stride, *self._buffer.strides),
             writeable=False,
         )
+
+    def push_in_place(self, values: NDArray[Any]) -> tuple[NDArray[Any] | None, NDArray[Any]]:
+        """``push`` for a grid without overlap that copies only the frames it carries: returns
+        the cell completed from the carried frames (a ``(cell_frames, *trailing_shape)`` view
+        of the buffer, or None) and the frames of the whole cells after it, a view of
+        ``values`` itself (``count · cell_frames`` frames, often none)."""
+        if self.overlap_frames:
+            raise ValueError("push_in_place needs a grid without overlap")
+        self._compact()
+        cell, n = self.cell_frames, values.shape[0]
+        first = None
+        used = 0
+        if self.held:
+            used = min(cell - self.held, n)
+            self._store(values[:used])
+            if self.held == cell:
+                first = self._buffer[self._start : self._end]
+                self._start = self._end
+                self.cells += 1
+        count = (n - used) // cell if self.held == 0 else 0
+        body = values[used : used + count * cell]
+        self._store(values[used + count * cell :])
+        self.cells += count
+        self.frames += n
+        return first, body
+
+    def _store(self, values: NDArray[Any]) -> None:
+        """Append ``values`` after the held frames, growing the array when they do not fit."""
+        end = self._end + values.shape[0]
+        if end > self._buffer.shape[0]:
+            capacity = max(end, 2 * self._buffer.shape[0])
+            grown = np.zeros((capacity, *self._buffer.shape[1:]), dtype=self._buffer.dtype)
+            grown[: self._end] = self._buffer[: self._end]
+            self._buffer = grown
+        self._buffer[self._end : end] = values
+        self._end = end
 
     def _compact(self) -> None:
         """Move the carried frames to the start of the array (done lazily, so that the views
@@ -279,21 +307,37 @@ class FrameAccumulator:
         n = to_sum.shape[0]
         if n == 0:
             return
-        start, end = self.frames, self.frames + n
-        # Frames completed by this block: those whose end boundary lies in (start, end].
-        completed = self.grid.completed(end)
-        ends = self.frame_start(np.arange(self.complete + 1, completed + 1, dtype=np.int64))
-        self.frames = end
-        cuts = np.concatenate([[0], ends[ends < end] - start])
-        sums = np.add.reduceat(to_sum, cuts, axis=0)
-        sums[0] += self.partial_sums
-        maxima = np.zeros((cuts.size, self.partial_maxima.size))
+        starts = self.segment_starts(n)
+        sums = np.add.reduceat(to_sum, starts, axis=0)
         if to_max is not None and self.partial_maxima.size:
-            maxima = np.maximum.reduceat(to_max, cuts, axis=0)
+            maxima = np.maximum.reduceat(to_max, starts, axis=0)
+        else:
+            maxima = np.zeros((starts.size, self.partial_maxima.size))
+        self.add_segments(n, sums, maxima)
+
+    def segment_starts(self, n: int) -> IntArray:
+        """Where the next ``n`` samples fall apart into frames: the offset of each piece, the
+        first at 0 (the rest of the frame in progress), then one per frame that starts in them."""
+        start, end = self.frames, self.frames + n
+        ends = self.frame_start(
+            np.arange(self.complete + 1, self.grid.completed(end) + 1, dtype=np.int64)
+        )
+        return np.concatenate([np.zeros(1, dtype=np.int64), ends[ends < end] - start])
+
+    def add_segments(self, n: int, sums: FloatArray, maxima: FloatArray) -> None:
+        """Add the next ``n`` samples as their pieces' ``(pieces, sum_columns)`` sums and
+        ``(pieces, max_columns)`` maxima, pieces as ``segment_starts(n)`` cuts them (the
+        arrays are used in place)."""
+        if n == 0:
+            return
+        end = self.frames + n
+        done = self.grid.completed(end) - self.complete
+        sums[0] += self.partial_sums
+        if self.partial_maxima.size:
             maxima[0] = np.maximum(maxima[0], self.partial_maxima)
-        done = ends.size
+        self.frames = end
         self._append(sums[:done], maxima[:done])
-        carried = cuts.size > done
+        carried = sums.shape[0] > done
         self.partial_sums = sums[done].copy() if carried else np.zeros_like(self.partial_sums)
         self.partial_maxima = maxima[done].copy() if carried else np.zeros_like(self.partial_maxima)
 

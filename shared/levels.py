@@ -24,14 +24,8 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.blocks import (
-    FloatArray,
-    FrameAccumulator,
-    as_block,
-    channel_abs_max,
-    columnwise,
-    weighted_power,
-)
+from shared._kernels import level_segments
+from shared.blocks import FloatArray, FrameAccumulator, as_block
 from shared.loudness import LEVEL_FLOOR_DB
 
 #: A 100 ms frame whose RMS is below this is silent (SPEC section 4).
@@ -60,21 +54,20 @@ class LevelMeter:
         self.sample_rate = sample_rate
         self.channels = channels
         self._frames = FrameAccumulator(sample_rate, sum_columns=2, max_columns=1)
-        self._power_weights = np.full(channels, 1.0 / channels)
-
-    def _scaled(self, channel: FloatArray) -> FloatArray:
-        """One channel's share of the mono mix: each is scaled before the sum."""
-        return channel * (1.0 / self.channels)
 
     def feed(self, block: NDArray[np.float64]) -> None:
         x = as_block(block, self.channels)
-        if x.shape[0] == 0:
+        n = x.shape[0]
+        if n == 0:
             return
-        mono = columnwise(np.add, x, self._scaled) if self.channels > 1 else x[:, 0]
-        squares = np.empty((x.shape[0], 2))
-        squares[:, _MONO_SQUARES] = mono * mono
-        squares[:, _CHANNEL_SQUARES] = weighted_power(x.T, self._power_weights)
-        self._frames.add(squares, channel_abs_max(x)[:, None])
+        # One pass per block: the squared mono mix (each channel scaled by 1/channels before
+        # the sum) and the channel power (Σ x_c² / channels) summed per piece of a frame, and
+        # the largest |x| of each piece.
+        starts = self._frames.segment_starts(n)
+        sums = np.empty((starts.size, 2))
+        maxima = np.empty((starts.size, 1))
+        level_segments(x, starts, sums, maxima[:, 0])
+        self._frames.add_segments(n, sums, maxima)
 
     # per-frame arrays ---------------------------------------------------------------------------
 

@@ -17,11 +17,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fingerprint_service.features.frames import SILENCE_RMS
+from shared._kernels import pair_moments
 from shared.blocks import GridBuffer
 
 FloatArray = NDArray[np.float64]
 
 CHUNK_S = 0.1
+#: Rows of per-chunk sums allotted at first (100 s); the array doubles as needed.
+_INITIAL_CHUNKS = 1024
 #: A channel whose variance is below this share of its mean square is constant (DC): Pearson's
 #: r is undefined there, so the uncentred correlation is used instead.
 CONSTANT_VARIANCE_SHARE = 1e-10
@@ -100,12 +103,38 @@ def phase_correlation(moments: PairMoments) -> float:
     return float(np.clip(r, -1.0, 1.0))
 
 
+def _moments(sums: FloatArray, length: int) -> PairMoments:
+    """The moments of the non-silent ones of chunks of ``length`` frames, from their raw sums
+    (rows of Σl, Σr, Σl², Σr², Σl·r): each chunk centred on its own mean, then the chunks
+    combined by Chan et al.'s rule for equally long parts (the spread of the chunk means adds
+    to the within-chunk sums)."""
+    loud = sums[:, 2] + sums[:, 3] >= SILENCE_RMS * SILENCE_RMS * 2 * length
+    if not loud.any():
+        return PairMoments()
+    sums = sums[loud]
+    means = sums[:, :2] / length
+    centred = sums[:, 2:] - length * means[:, [0, 1, 0]] * means[:, [0, 1, 1]]
+    batch_mean = means.mean(axis=0)
+    offsets = means - batch_mean
+    spread = length * offsets.T @ offsets
+    within = centred.sum(axis=0)
+    return PairMoments(
+        count=length * int(loud.sum()),
+        mean_l=float(batch_mean[0]),
+        mean_r=float(batch_mean[1]),
+        m2_ll=float(within[0] + spread[0, 0]),
+        m2_rr=float(within[1] + spread[1, 1]),
+        m2_lr=float(within[2] + spread[0, 1]),
+    )
+
+
 class StereoAccumulator:
     """Moments of the first two channels over non-silent 100 ms chunks; mono input is ignored.
 
-    Chunks are aligned to the start of the track (``shared.blocks.GridBuffer``): a chunk split
-    between two blocks is completed from the next block and merged on its own, then the
-    block's whole chunks as one batch; a partial chunk (< 100 ms) is carried.
+    Chunks are aligned to the start of the track (``shared.blocks.GridBuffer``). Each block
+    adds the raw sums of the chunks it completes (``shared._kernels.pair_moments``: five numbers
+    a chunk, read where the chunk lies; only a chunk straddling two blocks is completed in the
+    grid's copy); ``finish`` combines them, with the last, partial chunk, into ``moments``.
     """
 
     def __init__(self, sample_rate: int, channels: int) -> None:
@@ -113,55 +142,39 @@ class StereoAccumulator:
         self.chunk = max(1, round(CHUNK_S * sample_rate))
         self.moments = PairMoments()
         self._chunks = GridBuffer(self.chunk, trailing_shape=(2,))
+        self._sums = np.empty((_INITIAL_CHUNKS, 5))  # Σl, Σr, Σl², Σr², Σl·r per chunk
+        self._count = 0
 
     def update(self, block: FloatArray) -> None:
         if not self.active or block.shape[0] == 0:
             return
-        held = self._chunks.held
-        pair = block[:, :2]
-        chunks = self._chunks.push(pair)
-        start, count = 0, chunks.shape[0]
-        if held and count:
-            self._add_chunks(chunks[:1])  # the chunk completed from the carried frames
-            start, count = self.chunk - held, count - 1
-        if count:
-            # The block's own chunks are read where they are, not from the grid's copy: the
-            # rounding of the products depends on the memory layout (views of a > 2-channel
-            # block are strided), and reading them in place keeps the moments as they were.
-            body = pair[start : start + count * self.chunk]
-            self._add_chunks(body.reshape(count, self.chunk, 2))
+        first, body = self._chunks.push_in_place(block[:, :2])
+        if first is not None:
+            pair_moments(first, self.chunk, self._rows(1))
+        if body.shape[0]:
+            pair_moments(body, self.chunk, self._rows(body.shape[0] // self.chunk))
 
     def finish(self) -> None:
-        """Account for the last, partial chunk."""
+        """Combine the chunks into ``moments``, the last, partial one included."""
+        self.moments = _moments(self._sums[: self._count], self.chunk)
         pending = self._chunks.pending()
         if pending.shape[0]:
-            self._add_chunks(pending[None])
+            sums = np.empty((1, 5))
+            pair_moments(pending, pending.shape[0], sums)
+            self.moments = self.moments.merge(_moments(sums, pending.shape[0]))
         self._chunks = GridBuffer(self.chunk, trailing_shape=(2,))
+        self._count = 0
 
-    def _add_chunks(self, chunks: FloatArray) -> None:
-        """Merge the non-silent ones of ``(chunks, length, 2)`` samples into the moments."""
-        length = chunks.shape[1]
-        gram = np.matmul(chunks.transpose(0, 2, 1), chunks)  # Σ x·xᵀ per chunk: (chunks, 2, 2)
-        loud = gram[:, 0, 0] + gram[:, 1, 1] >= SILENCE_RMS * SILENCE_RMS * 2 * length
-        if not loud.any():
-            return
-        gram = gram[loud]
-        means = (np.ones(length) @ chunks)[loud] / length
-        # Centred moments of each chunk, then of the batch (Chan et al.'s pairwise combination
-        # of equally long parts: the spread of the chunk means adds to the within-chunk sums).
-        centred = gram - length * means[:, :, None] * means[:, None, :]
-        batch_mean = means.mean(axis=0)
-        offsets = means - batch_mean
-        m2 = centred.sum(axis=0) + length * offsets.T @ offsets
-        batch = PairMoments(
-            count=length * int(loud.sum()),
-            mean_l=float(batch_mean[0]),
-            mean_r=float(batch_mean[1]),
-            m2_ll=float(m2[0, 0]),
-            m2_rr=float(m2[1, 1]),
-            m2_lr=float(m2[0, 1]),
-        )
-        self.moments = self.moments.merge(batch)
+    def _rows(self, count: int) -> FloatArray:
+        """The next ``count`` rows of the per-chunk sums (the array grows as needed)."""
+        end = self._count + count
+        if end > self._sums.shape[0]:
+            grown = np.empty((max(end, 2 * self._sums.shape[0]), 5))
+            grown[: self._count] = self._sums[: self._count]
+            self._sums = grown
+        rows = self._sums[self._count : end]
+        self._count = end
+        return rows
 
     def stereo_width(self) -> float:
         return stereo_width(self.moments) if self.active else 0.0

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from shared._kernels import level_segments
 from shared.levels import SILENCE_DBFS, LevelMeter
 from tests.signals import Signal, music_like, sine, white_noise
 
@@ -122,3 +123,51 @@ def test_crest_is_never_negative(level: float) -> None:
     crest = metered(x, 44_100).crest_db()
     assert crest >= 0.0
     assert crest == pytest.approx(0.0, abs=1e-9)
+
+
+# --- the compiled pass ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 8])
+def test_level_segments_are_the_definition_per_segment(channels: int) -> None:
+    rng = np.random.default_rng(channels)
+    x = rng.standard_normal((5_000, channels + 1))[:, 1:]  # a strided view, as blocks may be
+    starts = np.array([0, 1, 1, 700, 4_410, 4_999], dtype=np.int64)
+    sums, maxima = np.empty((starts.size, 2)), np.empty(starts.size)
+    level_segments(x, starts, sums, maxima)
+    share = 1.0 if channels == 1 else 1.0 / channels
+    mono = (x * share).sum(axis=1)
+    power = (x * x * share).sum(axis=1)
+    for j, (first, end) in enumerate(zip(starts, [*starts[1:], x.shape[0]], strict=True)):
+        assert sums[j, 0] == pytest.approx((mono[first:end] ** 2).sum(), rel=1e-12, abs=0.0)
+        assert sums[j, 1] == pytest.approx(power[first:end].sum(), rel=1e-12, abs=0.0)
+        assert maxima[j] == (np.abs(x[first:end]).max() if end > first else 0.0)
+
+
+@pytest.mark.parametrize(
+    ("x", "starts", "sums_shape", "message"),
+    [
+        (np.zeros((10, 2), dtype=np.float32), [0], (1, 2), "x must be a 2-D array of 'd'"),
+        (np.zeros(10), [0], (1, 2), "x must be a 2-D array"),
+        (np.zeros((10, 2)), [1], (1, 2), "starts must begin at 0"),
+        (np.zeros((10, 2)), [0, 5, 3], (3, 2), "starts must ascend"),
+        (np.zeros((10, 2)), [0, 11], (2, 2), "starts must ascend within the frames"),
+        (np.zeros((10, 2)), [0, 5], (1, 2), "sums must be"),
+        (np.zeros((10, 0)), [0], (1, 2), "at least one channel"),
+    ],
+)
+def test_level_segments_refuse_buffers_of_the_wrong_type_or_shape(
+    x: np.ndarray, starts: list[int], sums_shape: tuple[int, int], message: str
+) -> None:
+    sums = np.zeros(sums_shape)
+    maxima = np.zeros(sums_shape[0])
+    with pytest.raises((TypeError, ValueError), match=message):
+        level_segments(x, np.array(starts, dtype=np.int64), sums, maxima)
+    assert not sums.any() and not maxima.any()
+
+
+def test_level_segments_refuse_read_only_outputs() -> None:
+    sums = np.zeros((1, 2))
+    sums.flags.writeable = False
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        level_segments(np.ones((4, 2)), np.zeros(1, dtype=np.int64), sums, np.zeros(1))
