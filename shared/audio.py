@@ -256,8 +256,9 @@ class _SampleQueue:
     and a new FIFO takes the new format.
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, sample_rate: int) -> None:
         self._channels = channels
+        self._sample_rate = sample_rate
         self._fifo = av.AudioFifo()
         self._carried: list[AudioBlock] = []
         self._carried_frames = 0
@@ -269,13 +270,17 @@ class _SampleQueue:
     def put(self, frame: Any, skip: int = 0) -> None:
         """Queue ``frame`` without its first ``skip`` samples."""
         # The FIFO reads as many planes as its first frame had: a frame with another channel
-        # count must never reach it.
+        # count must never reach it. It compares the format and rate of every frame with its
+        # first one's, so the rate is checked here only when a FIFO starts.
         if frame.layout.nb_channels != self._channels:
             raise UnsupportedAudio("cannot decode audio: the channel count changes mid-stream")
         frame.pts = None  # positions are counted here; the FIFO would check timestamps
+        if not self._fifo.samples_written:
+            self._check_rate(frame)
         try:
             self._fifo.write(frame)
-        except ValueError:  # another sample format: carry what is queued in the old one
+        except ValueError:  # another rate (refused) or format: carry what the FIFO holds
+            self._check_rate(frame)
             self._carry(self._fifo.read())
             self._fifo = av.AudioFifo()
             self._fifo.write(frame)
@@ -302,6 +307,10 @@ class _SampleQueue:
             parts.append(_as_float_block(self._fifo.read(need), self._channels))
         return np.concatenate(parts)
 
+    def _check_rate(self, frame: Any) -> None:
+        if frame.sample_rate != self._sample_rate:
+            raise UnsupportedAudio("cannot decode audio: the sample rate changes mid-stream")
+
     def _carry(self, frame: Any) -> None:
         if frame is not None:
             block = _as_float_block(frame, self._channels)
@@ -327,23 +336,16 @@ class _Pass:
     def frames(self) -> Iterator[Any]:
         """Decoded frames. A decode error in the file's last packet (one cut short where the
         file ends: a truncated file) ends the stream, as in ffmpeg; anywhere else it raises."""
-        packets = self.container.demux(self.stream)
-        pending = next(packets, None)
-        while pending is not None:
-            following = next(packets, None)
-            try:
-                decoded = pending.decode()
-            except av.InvalidDataError:
-                if following is None or following.size == 0:
-                    return
-                raise
-            pending = following
-            for frame in decoded:
-                if frame.sample_rate != self.sample_rate:
-                    raise UnsupportedAudio(
-                        "cannot decode audio: the sample rate changes mid-stream"
-                    )
-                yield frame
+        try:
+            # PyAV's own demux-and-decode loop: no Python step per packet. (The sample queue
+            # refuses a change of rate.)
+            yield from self.container.decode(self.stream)
+        except av.InvalidDataError:
+            # The demuxer stands after the packet that failed: was it the last?
+            following = next(self.container.demux(self.stream), None)
+            if following is None or following.size == 0:
+                return
+            raise
 
     def seek(self, pts: int) -> None:
         self.container.seek(pts, backward=True, any_frame=False, stream=self.stream)
@@ -577,55 +579,49 @@ class AudioReader:
         )
 
     def _blocks(self, block_frames: int, start: int, stop: int) -> Iterator[AudioBlock]:
-        queue = _SampleQueue(self._channels)
-        emitted = reached = start
-        for index, frame in self._frames_from(start):
-            queue.put(frame, skip=max(0, start - index))
-            reached = index + int(frame.samples)
-            while min(queue.frames, stop - emitted) >= block_frames:
-                yield queue.take(block_frames)
-                emitted += block_frames
-            if reached >= stop:
-                break
-        last = min(queue.frames, stop - emitted)
+        decode, position, frames = self._frames_from(start)
+        queue = _SampleQueue(self._channels, self._sample_rate)
+        emitted = queued = start
+        try:
+            # One step per decoded frame (a few hundred samples): kept lean.
+            for frame in frames:
+                end = position + frame.samples
+                if end > start and end > position:  # (a frame may be empty)
+                    queue.put(frame, skip=start - position if position < start else 0)
+                    queued = end
+                position = end
+                while queued - emitted >= block_frames and stop - emitted >= block_frames:
+                    yield queue.take(block_frames)
+                    emitted += block_frames
+                if position >= stop:
+                    break
+        finally:
+            decode.close()
+        last = min(queued, stop) - emitted
         if last > 0:
             yield queue.take(last)
-        if reached < stop:
-            self._ended_early(reached)
+        if max(position, start) < stop:
+            self._ended_early(max(position, start))
 
-    def _frames_from(self, start: int) -> Iterator[tuple[int, Any]]:
-        """(index of its first sample, decoded frame) from the frame holding ``start`` on.
+    def _frames_from(self, start: int) -> tuple[_Pass, int, Iterator[Any]]:
+        """A decode pass, and its frames from the one holding ``start`` on (or from earlier)
+        with the output index of the first.
 
         Seeks when timestamps are sample-exact and ``start`` lies beyond the pre-roll; decodes
-        from 0 and drops otherwise, or when the demuxer lands after the pre-roll's start."""
+        from 0 otherwise, or when the demuxer lands after the pre-roll's start."""
         preroll = round(SEEK_PREROLL_S * self._sample_rate)
         if self._ticks_per_sample is None or start <= preroll:
-            yield from self._pieces(self._pass(), start, 0)
-            return
+            decode = self._pass()
+            return decode, 0, decode.frames()
         decode = self._pass()
         decode.seek(self._pts_of(start - preroll))
         frames = decode.frames()
         anchored = self._anchor(frames)
         if anchored is None or self._index(anchored[1]) > start:
             decode.close()
-            yield from self._pieces(self._pass(), start, 0)
-            return
-        position = self._index(anchored[1])
-        yield from self._pieces(decode, start, position, itertools.chain([anchored[1]], frames))
-
-    def _pieces(
-        self, decode: _Pass, start: int, position: int, frames: Iterator[Any] | None = None
-    ) -> Iterator[tuple[int, Any]]:
-        """Frames of ``decode`` (or ``frames`` taken from it), the first at ``position``, with
-        the output index of their first sample, from the first that ends after ``start``."""
-        try:
-            for frame in decode.frames() if frames is None else frames:
-                end = position + int(frame.samples)
-                if end > start:
-                    yield position, frame
-                position = end
-        finally:
-            decode.close()
+            decode = self._pass()
+            return decode, 0, decode.frames()
+        return decode, self._index(anchored[1]), itertools.chain([anchored[1]], frames)
 
     # -- lifetime ----------------------------------------------------------------------------
 
