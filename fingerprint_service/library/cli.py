@@ -23,6 +23,7 @@ from fingerprint_service.library.scan import (
 )
 from fingerprint_service.library.walker import Shard
 from fingerprint_service.store import FingerprintStore
+from fingerprint_service.workers import warm_up
 from shared.config import Config
 from shared.worker_pool import make_worker_pool
 
@@ -64,6 +65,9 @@ async def _scan(config: Config, folder: str, shard: Shard, out: TextIO) -> dict[
         raise RuntimeError(f"the database is unusable: {store.degraded_reason}")
     pool = make_worker_pool(config.fingerprint_workers)
     loop = asyncio.get_running_loop()
+    # Workers ready before the first file, as the server's are when a ScanLibrary call arrives.
+    await asyncio.gather(*(loop.run_in_executor(pool, warm_up)
+                           for _ in range(config.fingerprint_workers)))
 
     async def run_job(path: Path) -> AnalysedFile:
         return await loop.run_in_executor(pool, analyse_file, path)

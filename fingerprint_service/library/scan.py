@@ -14,6 +14,9 @@ A file that cannot be decoded is stored as failed with the decoder's reason; not
 file does stops the scan. Jobs run on the caller's worker pool, at most ``concurrency`` at a
 time, and a new one is submitted only when one finishes: an interactive request queued on the
 same pool in between runs before the scan's next file, so it waits for one computation at most.
+The next job goes out as soon as one finishes, before its result is stored, so no worker waits
+on the database; the largest files go first, so the last jobs are short ones and the workers
+finish together.
 """
 
 from __future__ import annotations
@@ -232,7 +235,7 @@ async def scan_library(
             yield progress
 
     pending: set[asyncio.Task[tuple[FoundFile, AnalysedFile]]] = set()
-    queue = iter(todo)
+    queue = iter(sorted(todo, key=lambda item: (-item.size, item.relative_path)))
 
     async def job(item: FoundFile) -> tuple[FoundFile, AnalysedFile]:
         return item, await run_job(request.media_root / item.relative_path)
@@ -250,6 +253,7 @@ async def scan_library(
             for task in done:
                 pending.discard(task)
                 item, analysed = task.result()
+                submit()
                 entry = entry_for(item, analysed)
                 computed = None
                 if analysed.fingerprint is not None and analysed.info is not None:
@@ -260,7 +264,6 @@ async def scan_library(
                                         loudness_json=loudness)
                 if on_track is not None:
                     on_track(entry, analysed)
-                submit()
                 progress.bytes_done += item.size
                 outcome = Outcome.FAILED if analysed.error else Outcome.FINGERPRINTED
                 _count(progress, outcome, item.relative_path, analysed.error)
