@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from mastering_service.engine import EncodedChunk
 from mastering_service.fp_client import FingerprintClient
 from mastering_service.service import MasteringService
 from tests.servers import make_config
@@ -18,14 +19,14 @@ STREAMS = 8
 CHUNK_WORK_S = 0.02
 
 
-class Steps(Iterator[list[None]]):
+class Steps(Iterator[list[EncodedChunk]]):
     """A stream's processing steps: each takes a while, and the most rendering at once is
     counted."""
 
     def __init__(self, counter: dict[str, int], lock: threading.Lock, chunks: int) -> None:
         self.counter, self.lock, self.left = counter, lock, chunks
 
-    def __next__(self) -> list[None]:
+    def __next__(self) -> list[EncodedChunk]:
         if not self.left:
             raise StopIteration
         self.left -= 1
@@ -35,7 +36,7 @@ class Steps(Iterator[list[None]]):
         time.sleep(CHUNK_WORK_S)
         with self.lock:
             self.counter["now"] -= 1
-        return [None]
+        return [EncodedChunk(0, 0, 0, b"")]
 
 
 def test_at_most_one_step_per_cpu_renders_at_once(tmp_path: Path) -> None:
