@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from shared.blocks import FRAMES_PER_S
 from shared.loudness import (
@@ -111,24 +110,51 @@ def _window_powers(
     return np.asarray(sums / lengths, dtype=np.float64)
 
 
-def limiter_gains(peaks: FloatArray, reductions: FloatArray, release_ms: float) -> FloatArray:
+def held_headroom(peaks: FloatArray) -> FloatArray:
+    """Per cell, 1 / the loudest peak within the hold and look-ahead (``HOLD_CELLS`` either
+    side; the track's ends repeat their cell): the gain a threshold of 1 would need there."""
+    inverse = 1.0 / np.maximum(peaks, 1e-300)
+    held = inverse.copy()
+    for shift in range(1, HOLD_CELLS + 1):  # (past an end, the window's cells are all inside)
+        np.minimum(held[shift:], inverse[:-shift], out=held[shift:])
+        np.minimum(held[:-shift], inverse[shift:], out=held[:-shift])
+    return held
+
+
+def limiter_gains(
+    peaks: FloatArray, reductions: FloatArray, release_ms: float,
+    headroom: FloatArray | None = None,
+) -> FloatArray:
     """``(len(reductions), cells)`` gains the limiter applies when its threshold sits
-    ``reductions`` dB under the loudest peak."""
+    ``reductions`` dB under the loudest peak (``headroom``: ``held_headroom(peaks)``, when the
+    caller has it)."""
     top = float(peaks.max()) if peaks.size else 0.0
     if top <= 0.0:
         return np.ones((reductions.size, peaks.size))
+    if headroom is None:
+        headroom = held_headroom(peaks)
     thresholds = top * 10.0 ** (-reductions[:, None] / 20.0)
-    with np.errstate(divide="ignore"):
-        required = np.minimum(1.0, thresholds / np.maximum(peaks[None, :], 1e-300))
-    held = ndimage.minimum_filter1d(required, 2 * HOLD_CELLS + 1, axis=1, mode="nearest")
-    # Release: 1 − g shrinks by exp(−t/τ), τ = release / ln(1 / (1 − recovered fraction)).
+    # The held gain min(1, threshold / peak) over the hold: the threshold times the held
+    # headroom (a positive factor keeps the minimum where it is).
+    held = np.minimum(1.0, thresholds * headroom[None, :])
+    # Release: 1 − g shrinks by exp(−t/τ), τ = release / ln(1 / (1 − recovered fraction)),
+    # a straight line in u = −ln(1 − g). Unity gain is u = _U_MAX; only the cells under it
+    # need the logarithm, and only the released cells under _U_MAX the exponential.
     tau_cells = release_ms / 1000.0 * ENVELOPE_PER_S / math.log(
         1.0 / (1.0 - RELEASE_RECOVERED_FRACTION))
-    with np.errstate(divide="ignore"):
-        u = np.minimum(-np.log1p(-held), _U_MAX)
+    u = np.full(held.shape, _U_MAX)
+    limited = held < 1.0
+    np.log1p(-held, out=u, where=limited)
+    np.negative(u, out=u, where=limited)
+    np.minimum(u, _U_MAX, out=u)
     slope = np.arange(peaks.size) / tau_cells
     released = np.minimum.accumulate(u - slope, axis=1) + slope
-    return np.asarray(-np.expm1(-np.minimum(released, _U_MAX)), dtype=np.float64)
+    np.minimum(released, _U_MAX, out=released)
+    gains = np.ones(held.shape)
+    recovering = released < _U_MAX
+    np.expm1(-released, out=gains, where=recovering)
+    np.negative(gains, out=gains, where=recovering)
+    return gains
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,11 +192,12 @@ def curves_from_envelope(
                               tuple(flat_range for _ in reductions))
     replayed_lufs: list[float] = []
     ranges_lu: list[float] = []
+    headroom = held_headroom(peaks)
     # Every row is replayed on its own, so a few at a time give the same numbers at a
     # fraction of the memory.
     for first in range(0, reductions.size, _ROWS_PER_PASS):
         part = reductions[first : first + _ROWS_PER_PASS]
-        limited = energy[None, :] * limiter_gains(peaks, part, release_ms) ** 2
+        limited = energy[None, :] * limiter_gains(peaks, part, release_ms, headroom) ** 2
         gating = _window_powers(limited, samples, _BLOCK_CELLS, _STEP_CELLS)
         replayed_lufs += [gated_loudness(row) for row in gating]
         short_term = _window_powers(limited, samples, _SHORT_TERM_CELLS, _STEP_CELLS)

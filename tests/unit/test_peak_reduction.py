@@ -14,7 +14,11 @@ from shared.loudness import LoudnessMeter
 from shared.peak_reduction import (
     CURVE_POINTS,
     DEFAULT_RELEASE_MS,
+    ENVELOPE_PER_S,
+    HOLD_CELLS,
+    RELEASE_RECOVERED_FRACTION,
     envelope_meter,
+    limiter_gains,
     limiter_release_ms,
     limiting_curves,
 )
@@ -103,3 +107,25 @@ def test_the_range_curve_starts_at_the_tracks_range_and_limiting_flattens_it() -
     curves = limiting_curves(meter, DEFAULT_RELEASE_MS)
     assert curves.loudness_range_lu[0] == meter.loudness_range_lu()
     assert curves.loudness_range_lu[-1] < curves.loudness_range_lu[0] - 3.0
+
+
+@pytest.mark.parametrize("cells", [1, 2, 3, 200])
+def test_the_replayed_gains_are_the_limiters_definition(cells: int) -> None:
+    # Cell by cell: the lowest min(1, threshold / peak) within HOLD_CELLS either side (the ends
+    # repeat), then the release as a running minimum in u = −ln(1 − g) rising at 1/τ a cell.
+    rng = np.random.default_rng(cells)
+    peaks = rng.uniform(0.0, 1.0, cells) ** 3
+    peaks[rng.integers(0, cells)] = 0.0  # a silent cell
+    reductions = np.array([0.0, 0.5, 3.0, 12.0])
+    release_ms = 120.0
+    got = limiter_gains(peaks, reductions, release_ms)
+    tau = release_ms / 1000.0 * ENVELOPE_PER_S / np.log(1.0 / (1.0 - RELEASE_RECOVERED_FRACTION))
+    for row, reduction in enumerate(reductions):
+        threshold = peaks.max() * 10.0 ** (-reduction / 20.0)
+        need = [1.0 if p <= threshold else threshold / p for p in peaks]
+        window = range(-HOLD_CELLS, HOLD_CELLS + 1)
+        held = [min(need[min(cells - 1, max(0, i + k))] for k in window) for i in range(cells)]
+        u = [min(40.0, -np.log1p(-g)) if g < 1.0 else 40.0 for g in held]
+        released = [min(u[j] + (i - j) / tau for j in range(i + 1)) for i in range(cells)]
+        expected = [1.0 if r >= 40.0 else -np.expm1(-r) for r in released]
+        np.testing.assert_allclose(got[row], expected, rtol=1e-12, atol=1e-15)
