@@ -19,6 +19,9 @@
  * - level_segments / pair_moments: per-segment sums and peaks of a block in one pass (the level
  *   meter's 100 ms frames, the stereo image's chunks), where numpy would write a temporary
  *   array per term.
+ * - running_median: a median filter down the columns of a spectrogram (the HPSS of the
+ *   fingerprint), a sorting network run on eight columns at a time in registers, where numpy
+ *   would write every comparator's result to memory.
  *
  * All are plain loops over buffers the Python side owns and shapes; every output is the same
  * arithmetic whatever the block it arrives in, so a stream cut anywhere gives the same bytes.
@@ -884,6 +887,121 @@ static PyObject *pair_moments(PyObject *module, PyObject *args) {
     return verdict(problem);
 }
 
+/* ---- running median ------------------------------------------------------------------------ */
+
+PyDoc_STRVAR(running_median_doc,
+"running_median(values, size, pairs, out)\n--\n\n"
+"``out`` ((rows, columns) float32, C order) becomes the median of the ``size`` (odd) values of\n"
+"each column of ``values`` ((rows, columns) float32, finite, C order) centred on each row, the\n"
+"column reflected at its ends (numpy.pad's 'reflect': the end value is not repeated).\n"
+"``pairs`` ((m, 2) int64): a compare-exchange network that leaves the median of ``size`` values\n"
+"at index size // 2 (fingerprint_service.features.tonal.median_network); it runs on eight\n"
+"columns at a time, in registers and L1.");
+
+static const Spec RUNNING_MEDIAN_ARGS[] = {
+    {"values", "f", 4, 2, 0, 0}, {"pairs", "ql", 8, 2, 0, 0}, {"out", "f", 4, 2, 1, 0}};
+
+/* Largest window and network running_median takes. */
+#define MAX_MEDIAN 255
+#define MAX_COMPARATORS 8192
+
+#define VMIN(a, b) ((vfloat)(((vint)(a) & ((a) < (b))) | ((vint)(b) & ~((a) < (b)))))
+
+/* Row ``i`` of a column of ``n`` rows, reflected into [0, n) as often as needed. */
+static inline Py_ssize_t reflected(Py_ssize_t i, Py_ssize_t n) {
+    if (n == 1) {
+        return 0;
+    }
+    Py_ssize_t period = 2 * (n - 1);
+    i %= period;
+    i = i < 0 ? i + period : i;
+    return i < n ? i : period - i;
+}
+
+VECTOR_CLONES
+static void run_running_median(const float *v, Py_ssize_t rows, Py_ssize_t columns,
+                               Py_ssize_t size, const int64_t *pairs, Py_ssize_t comparators,
+                               float *out) {
+    const float *taps[MAX_MEDIAN];
+    vfloat window[MAX_MEDIAN];
+    float scalar[MAX_MEDIAN];
+    Py_ssize_t radius = size / 2, whole = columns - columns % LANES;
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        for (Py_ssize_t k = 0; k < size; k++) {
+            taps[k] = v + reflected(i - radius + k, rows) * columns;
+        }
+        float *row = out + i * columns;
+        for (Py_ssize_t c = 0; c < whole; c += LANES) {
+            for (Py_ssize_t k = 0; k < size; k++) {
+                memcpy(&window[k], taps[k] + c, sizeof(vfloat));
+            }
+            for (Py_ssize_t m = 0; m < comparators; m++) {
+                vfloat a = window[pairs[2 * m]], b = window[pairs[2 * m + 1]];
+                window[pairs[2 * m]] = VMIN(a, b);
+                window[pairs[2 * m + 1]] = VMAX(a, b);
+            }
+            memcpy(row + c, &window[radius], sizeof(vfloat));
+        }
+        for (Py_ssize_t c = whole; c < columns; c++) {
+            for (Py_ssize_t k = 0; k < size; k++) {
+                scalar[k] = taps[k][c];
+            }
+            for (Py_ssize_t m = 0; m < comparators; m++) {
+                float a = scalar[pairs[2 * m]], b = scalar[pairs[2 * m + 1]];
+                scalar[pairs[2 * m]] = a < b ? a : b;
+                scalar[pairs[2 * m + 1]] = a < b ? b : a;
+            }
+            row[c] = scalar[radius];
+        }
+    }
+}
+
+static PyObject *running_median(PyObject *module, PyObject *args) {
+    PyObject *objects[3];
+    Py_ssize_t size;
+    if (!PyArg_ParseTuple(args, "OnOO:running_median", &objects[0], &size, &objects[1],
+                          &objects[2])) {
+        return NULL;
+    }
+    Array a[3];
+    if (arrays_get(objects, RUNNING_MEDIAN_ARGS, a, 3) < 0) {
+        return NULL;
+    }
+    const Array *values = &a[0], *pairs = &a[1], *out = &a[2];
+    const char *problem = NULL;
+    Py_ssize_t rows = values->shape[0], columns = values->shape[1];
+    Py_ssize_t comparators = pairs->shape[0];
+    const int64_t *p = pairs->view.buf;
+    if (size < 1 || size % 2 == 0 || size > MAX_MEDIAN) {
+        problem = "size must be odd, 1 to 255";
+    } else if (!array_is_contiguous(values)) {
+        problem = "values must be C-ordered";
+    } else if (out->shape[0] != rows || out->shape[1] != columns || !array_is_contiguous(out)) {
+        problem = "out must be C-ordered, of the shape of values";
+    } else if (pairs->shape[1] != 2 || comparators > MAX_COMPARATORS ||
+               !array_is_contiguous(pairs)) {
+        problem = "pairs must be C-ordered, (comparators, 2), at most 8192";
+    }
+    for (Py_ssize_t m = 0; problem == NULL && m < 2 * comparators; m++) {
+        if (p[m] < 0 || p[m] >= size) {
+            problem = "pairs must index the window";
+        }
+    }
+    const float *x = values->view.buf;
+    for (Py_ssize_t n = 0; problem == NULL && n < rows * columns; n++) {
+        if (!isfinite(x[n])) {
+            problem = "values must be finite";
+        }
+    }
+    if (problem == NULL && rows > 0 && columns > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        run_running_median(x, rows, columns, size, p, comparators, out->view.buf);
+        Py_END_ALLOW_THREADS
+    }
+    arrays_release(a, 3);
+    return verdict(problem);
+}
+
 /* ---- look-ahead gain ------------------------------------------------------------------------ */
 
 PyDoc_STRVAR(delayed_gain_doc,
@@ -1151,6 +1269,7 @@ static PyMethodDef methods[] = {
     {"float_planes", float_planes, METH_VARARGS, float_planes_doc},
     {"level_segments", level_segments, METH_VARARGS, level_segments_doc},
     {"pair_moments", pair_moments, METH_VARARGS, pair_moments_doc},
+    {"running_median", running_median, METH_VARARGS, running_median_doc},
     {NULL, NULL, 0, NULL},
 };
 

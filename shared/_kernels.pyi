@@ -62,3 +62,9 @@ def level_segments(
     maxima: NDArray[np.float64],
 ) -> None: ...
 def pair_moments(x: NDArray[np.float64], length: int, out: NDArray[np.float64]) -> None: ...
+def running_median(
+    values: NDArray[np.float32],
+    size: int,
+    pairs: NDArray[np.int64],
+    out: NDArray[np.float32],
+) -> None: ...
