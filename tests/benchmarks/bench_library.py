@@ -1,6 +1,10 @@
 """Library benchmarks (SPEC section 9 and issue 12): scan throughput on the corpus, rescan of an
 unchanged 10 000-file library, SimilarTracks latency at 10 000 and 100 000 tracks, and the
-in-memory index's size."""
+in-memory index's size.
+
+The scan's rate is the ``scan`` command's own elapsed time (its summary), from the first file
+to the last, with its workers already warm as a server's are; the command's wall time, start-up
+included, is printed beside it."""
 
 from __future__ import annotations
 
@@ -52,8 +56,10 @@ def _scan_corpus() -> list[dict[str, Any]]:
             shutil.copy(track, media / track.name)
         env = {**os.environ, "MEDIA_ROOT": str(media), "FINGERPRINT_WORKERS": "2",
                "DATABASE_URL": f"sqlite:///{work}/cache.sqlite3", "PYTHONPATH": str(ROOT)}
+        started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "fingerprint_service", "scan", str(media)],
                               env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+        command_s = time.perf_counter() - started
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     elapsed_s = float(summary["elapsed_s"])
     # The goal is in tracks of 4-min music; the corpus' tracks are shorter on average, so its
@@ -66,6 +72,7 @@ def _scan_corpus() -> list[dict[str, Any]]:
         _row("library scan, 2 workers, in 4-min tracks", four_minute_rate, "tracks/s",
              f"≥ {SCAN_TARGET_TRACKS_PER_S:g}", four_minute_rate >= SCAN_TARGET_TRACKS_PER_S),
         _row("library scan, corpus, 2 workers", duration_s / elapsed_s, "× real time"),
+        _row("library scan command, corpus, wall time with start-up", command_s, "s"),
     ]
 
 
