@@ -319,9 +319,9 @@ class _SampleQueue:
 
 
 class _Pass:
-    """One decode pass over a fresh demuxer: decoded frames with their output frame index."""
+    """One decode pass over a fresh demuxer, and its decoded frames."""
 
-    def __init__(self, file: _BoundedFile, channels: int, sample_rate: int) -> None:
+    def __init__(self, file: _BoundedFile) -> None:
         file.seek(0)
         self.container: Any = av.open(file, mode="r")
         audio = self.container.streams.audio
@@ -330,8 +330,6 @@ class _Pass:
             raise UnsupportedAudio("cannot decode audio: the file has no audio stream")
         self.stream: Any = audio[0]
         self.stream.codec_context.thread_count = 1  # one thread per computation (2 cores)
-        self.channels = channels
-        self.sample_rate = sample_rate
 
     def frames(self) -> Iterator[Any]:
         """Decoded frames. A decode error in the file's last packet (one cut short where the
@@ -427,7 +425,7 @@ class AudioReader:
         return AudioInfo(sample_rate, channels, frames, codec, bit_rate_bps)
 
     def _pass(self) -> _Pass:
-        return _Pass(self._file, self._channels, self._sample_rate)
+        return _Pass(self._file)
 
     def _find_first_pts(self) -> int:
         """The timestamp output frame 0 would carry, read off the first pair of consecutive
