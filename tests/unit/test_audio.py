@@ -170,6 +170,30 @@ def test_too_many_channels_is_unsupported(tmp_path: Path) -> None:
     assert probe(path, max_channels=8).channels == 3
 
 
+#: Containers whose header alone describes the stream (opened without FFmpeg's packet probe),
+#: with codecs and layouts beyond plain 16-bit PCM: each must decode as ffmpeg decodes it.
+HEADER_DESCRIBED = {
+    "wav-adpcm-ms": ("-c:a", "adpcm_ms", "-f", "wav"),
+    "wav-mp3": ("-c:a", "libmp3lame", "-f", "wav"),
+    "rf64-s24": ("-c:a", "pcm_s24le", "-rf64", "always", "-f", "wav"),
+    "wav-f32-extensible": ("-c:a", "pcm_f32le", "-ac", "2", "-f", "wav"),
+    "aifc-f32": ("-c:a", "pcm_f32be", "-f", "aiff"),
+}
+
+
+@pytest.mark.parametrize("args", HEADER_DESCRIBED.values(), ids=HEADER_DESCRIBED.keys())
+def test_header_described_containers_decode_like_ffmpeg(
+    source_wav: Path, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    path = tmp_path / "track.bin"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(source_wav), *args,
+                    str(path)], check=True)
+    expected = ffmpeg_decode(path)
+    info = probe(path)
+    assert (info.frames, info.channels, info.sample_rate) == (expected.shape[0], 2, RATE)
+    assert np.abs(_decode(path) - expected).max() < 1e-6
+
+
 def test_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.wav"
     os.mkfifo(fifo)
