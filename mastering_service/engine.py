@@ -25,10 +25,10 @@ How the invariants are kept:
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import math
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -44,11 +44,13 @@ from mastering_service.chain.encoding import (
     wav_header,
     wav_trailer,
 )
+from mastering_service.forked_chain import ForkedChain
 from mastering_service.plan import MasteringPlan
 from mastering_service.request import check_seek
 from shared.audio import AudioReader, open_audio
 from shared.errors import UnsupportedAudio
 from shared.loudness import LoudnessMeter
+from shared.process import fork_is_safe
 
 #: Frames per internal processing step: large enough to amortise the stages' per-call overhead
 #: (a 4-min render costs 0.84 s of CPU at this size, 0.95 s at 32 768, 1.03 s at 16 384, 0.82 s
@@ -106,8 +108,10 @@ class RenderStream:
     ``summary`` is the measurement of what was handed out so far.
     """
 
-    def __init__(self, reader: AudioReader, plan: MasteringPlan, options: RenderOptions) -> None:
+    def __init__(self, reader: AudioReader, plan: MasteringPlan, options: RenderOptions, *,
+                 two_processes: bool = False) -> None:
         self._reader: AudioReader | None = reader
+        self._two_processes = two_processes
         self._chain: Chain | None = None
         self._encoder: Encoder | None = None
         self._writer: CodecWriter | None = None
@@ -118,6 +122,8 @@ class RenderStream:
         # Decoded values of encoded frames not yet metered (sent or about to be sent).
         self._unmetered: deque[FloatBlock] = deque()
         self._started = False
+        #: The chunk iteration once started: ``close`` ends it (and a child it runs).
+        self._made_batches: Generator[list[EncodedChunk], None, None] | None = None
         try:
             info = reader.info
             if info.channels > MAX_CHANNELS:
@@ -208,21 +214,33 @@ class RenderStream:
             remaining -= out.shape[0]
             yield out
 
-        first_stop = min(decode_start + FIRST_QUANTUM_FRAMES, reader.info.frames)
-        blocks: Iterator[FloatBlock] = reader.blocks(
-            FIRST_QUANTUM_FRAMES, start_frame=decode_start, stop_frame=first_stop
-        )
-        if first_stop < reader.info.frames:
-            blocks = itertools.chain(blocks, reader.blocks(QUANTUM_FRAMES, start_frame=first_stop))
-        for block in blocks:
-            yield from emit(chain.process(block))
-            if remaining <= 0 or self._chain is None:
-                return  # done, or closed while suspended here
-        if chain.latency_frames:
-            yield from emit(chain.process(np.zeros((chain.latency_frames, self.channels))))
+        inputs = self._inputs(reader, chain, decode_start)
+        if self._two_processes and fork_is_safe():
+            with ForkedChain(chain, inputs) as processed:
+                for block in processed:
+                    yield from emit(block)
+                    if remaining <= 0 or self._chain is None:
+                        return
+        else:
+            for block in inputs:
+                yield from emit(chain.process(block))
+                if remaining <= 0 or self._chain is None:
+                    return  # done, or closed while suspended here
         if remaining > 0:
             # A truncated file ends early: pad with silence so the announced length holds.
             yield np.zeros((remaining, self.channels))
+
+    def _inputs(self, reader: AudioReader, chain: Chain, decode_start: int
+                ) -> Iterator[FloatBlock]:
+        """What goes into the chain: the decoded quanta from ``decode_start``, then as many
+        zeros as the chain's latency, which push its last frames out."""
+        first_stop = min(decode_start + FIRST_QUANTUM_FRAMES, reader.info.frames)
+        yield from reader.blocks(FIRST_QUANTUM_FRAMES, start_frame=decode_start,
+                                 stop_frame=first_stop)
+        if first_stop < reader.info.frames:
+            yield from reader.blocks(QUANTUM_FRAMES, start_frame=first_stop)
+        if chain.latency_frames:
+            yield np.zeros((chain.latency_frames, self.channels))
 
     def _encoded(self) -> Iterator[tuple[bytes, FloatBlock]]:
         """(PCM bytes, their decoded values) per processed block."""
@@ -250,13 +268,13 @@ class RenderStream:
         the stream itself."""
         return self._handed_out_by_batch(self._made())
 
-    def _made(self) -> Iterator[list[EncodedChunk]]:
+    def _made(self) -> Generator[list[EncodedChunk], None, None]:
         if self._started:
             raise RuntimeError("a RenderStream can be iterated only once")
         self._started = True
-        if self._writer is not None:
-            return self._codec_batches(self._writer)
-        return self._pcm_batches()
+        self._made_batches = (self._codec_batches(self._writer) if self._writer is not None
+                              else self._pcm_batches())
+        return self._made_batches
 
     def _handed_out_one_by_one(self, made: Iterator[list[EncodedChunk]]
                                ) -> Iterator[EncodedChunk]:
@@ -276,7 +294,7 @@ class RenderStream:
         self._frames_sent += chunk.frames
         self._bytes_sent += len(chunk.pcm)
 
-    def _pcm_batches(self) -> Iterator[list[EncodedChunk]]:
+    def _pcm_batches(self) -> Generator[list[EncodedChunk], None, None]:
         frame_bytes = BYTES_PER_SAMPLE[self.options.encoding] * self.channels
         want = self.options.first_chunk_frames or self.options.chunk_frames
         parts: list[bytes] = []
@@ -313,7 +331,7 @@ class RenderStream:
         self._frames_made += frames
         return chunk
 
-    def _codec_batches(self, writer: CodecWriter) -> Iterator[list[EncodedChunk]]:
+    def _codec_batches(self, writer: CodecWriter) -> Generator[list[EncodedChunk], None, None]:
         """One chunk per processed block that made the muxer write (plus the file's end): its
         ``frames`` are the output frames encoded since the previous chunk."""
         sequence = 0
@@ -374,6 +392,12 @@ class RenderStream:
 
     def close(self) -> None:
         """Free the decoder, the chain and the buffers; safe to call more than once."""
+        if self._made_batches is not None:
+            # Unwinds a suspended render (and stops its child); one running on another thread
+            # right now refuses, and sees the closed state below at its next step.
+            with contextlib.suppress(ValueError):
+                self._made_batches.close()
+            self._made_batches = None
         if self._reader is not None:
             self._reader.close()
         self._reader = None
@@ -392,15 +416,21 @@ class RenderStream:
 
 
 def open_render(
-    source: Path | bytes | AudioReader, plan: MasteringPlan, options: RenderOptions
+    source: Path | bytes | AudioReader, plan: MasteringPlan, options: RenderOptions, *,
+    two_processes: bool = False,
 ) -> RenderStream:
     """Open a render of ``source``: a path, an encoded file in memory, or an open reader (which
     the stream then owns: ``close`` closes it). ``options`` are taken as validated
-    (``request.validate``). Raises UnsupportedAudio or SeekOutOfRange (and closes the reader)."""
+    (``request.validate``). Raises UnsupportedAudio or SeekOutOfRange (and closes the reader).
+
+    ``two_processes``: decoding and the chain run in a forked child
+    (``mastering_service.forked_chain``), encoding and metering here: the same bytes, on two
+    cores. Only where this process
+    runs a single thread (the render CLI); elsewhere the render stays in this process."""
     reader = source if isinstance(source, AudioReader) else open_audio(
         source, max_channels=MAX_CHANNELS
     )
-    return RenderStream(reader, plan, options)
+    return RenderStream(reader, plan, options, two_processes=two_processes)
 
 
 def render_to_file(
@@ -409,10 +439,14 @@ def render_to_file(
     plan: MasteringPlan,
     options: RenderOptions,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    two_processes: bool = False,
 ) -> RenderSummary:
     """Render ``source`` into a file in ``options.container`` (RAW PCM, WAV or an encoded
-    format); ``progress(frames_done, total_frames)`` after every chunk."""
-    with open_render(source, plan, options) as stream, Path(out_path).open("wb") as out:
+    format); ``progress(frames_done, total_frames)`` after every chunk. ``two_processes``: as
+    for ``open_render``."""
+    with open_render(source, plan, options, two_processes=two_processes) as stream, \
+            Path(out_path).open("wb") as out:
         for chunk in stream:
             out.write(chunk.pcm)
             if progress is not None:

@@ -8,6 +8,11 @@ reference track the same way: the tonal balance and width move toward it and, wi
 ``--target-lufs``, so does the loudness. ``render --report FILE.png`` also draws what the render
 did (``report``; needs the optional matplotlib). Parameters are checked by the same
 ``request.validate`` as MasterTrack's. Errors go to stderr with exit status 2.
+
+A file on the command line has the machine to itself, so both passes use two cores: the
+fingerprint's STFT half and the render's decoding and chain run in forked children
+(``extract(two_processes=True)``, ``render_to_file(two_processes=True)``), with the same results
+as in one process.
 """
 
 from __future__ import annotations
@@ -66,12 +71,12 @@ def make_plan(
     options: dict[str, Any] = {
         "tonal_amount": tonal_amount, "width_amount": width_amount,
         "dynamics_amount": dynamics_amount,
-        "reference": None if reference is None else extract(reference)[0],
+        "reference": None if reference is None else extract(reference, two_processes=True)[0],
     }
     reason = FallbackReason.UNAVAILABLE
     if use_fingerprint:
         try:
-            fingerprint, info = extract(path)
+            fingerprint, info = extract(path, two_processes=True)
         except ServiceError:
             raise
         except Exception:  # an extractor bug must not stop an offline render
@@ -197,7 +202,8 @@ def main_render(argv: Sequence[str] | None = None) -> int:
                                 mp3_vbr=args.mp3_vbr)
         long_track = probe(args.input).duration_s > PROGRESS_MIN_DURATION_S
         summary = render_to_file(args.input, args.output, plan, options,
-                                 progress=_Progress() if long_track else None)
+                                 progress=_Progress() if long_track else None,
+                                 two_processes=True)
         if args.report is not None:
             write_report(args.input, plan, args.report)
     except (ServiceError, OSError, MissingReportDependency) as exc:

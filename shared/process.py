@@ -1,9 +1,11 @@
-"""Process-wide settings both services apply at start-up, before numpy is imported."""
+"""Process-wide settings both services apply at start-up, before numpy is imported, and
+whether this process may fork."""
 
 from __future__ import annotations
 
 import ctypes
 import os
+import threading
 
 #: Thread-pool variables of the BLAS/OpenMP libraries numpy and scipy may load: one native
 #: thread per computation, because our parallelism is worker processes and streams and BLAS
@@ -49,3 +51,10 @@ def _apply_malloc_settings() -> None:
         value = os.environ.get(name, "")
         if value.isdigit():
             libc.mallopt(parameter, int(value))
+
+
+def fork_is_safe() -> bool:
+    """Whether a plain ``fork`` of this process is safe: only while it runs a single thread (a
+    lock another thread holds at the fork stays held in the child forever). True in the render
+    CLI; never in a server, whose gRPC threads run from its start."""
+    return hasattr(os, "fork") and threading.active_count() == 1
