@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from mastering_service.chain.stage import Block, check_channels, check_finite
-from shared._kernels import delayed_gain
+from shared._kernels import delayed_gain, ramp_gain
 from shared.blocks import GridBuffer, as_block, columnwise
 from shared.true_peak import TruePeakDetector
 
@@ -171,9 +171,11 @@ class TruePeakLimiter:
         smoothed = self._moving_average(self._running_min(self._u_to_gain(released)))
         points = np.concatenate([[self._last_group_gain], smoothed])
         self._last_group_gain = float(points[-1])
-        start, step = points[:-1], np.diff(points)
-        frames = (start[:, None] + step[:, None] * self._ramp).ravel()
-        self._gains = np.concatenate([self._gains, frames])
+        # Each frame's gain, start + step · ramp between its group's point and the next: the
+        # compressor's interpolating kernel applied to ones (a product by 1 is exact).
+        frames = np.empty((smoothed.size * self._group, 1))
+        ramp_gain(np.broadcast_to(1.0, frames.shape), points, 0, self._ramp, frames)
+        self._gains = np.concatenate([self._gains, frames[:, 0]])
         self._at_rest = bool(
             self._release_u >= U_MAX
             and self._last_group_gain == 1.0
