@@ -55,6 +55,7 @@ def ramp_gain(
     ramp: NDArray[np.float64],
     out: NDArray[np.float64],
 ) -> None: ...
+def mid_side(x: NDArray[np.float64], side_gain: float, out: NDArray[np.float64]) -> None: ...
 def level_segments(
     x: NDArray[np.float64],
     starts: NDArray[np.int64],

@@ -35,7 +35,7 @@ from mastering_service.chain.limiter import DEFAULT_LOOKAHEAD_MS, HOLD_MS, TrueP
 from mastering_service.chain.stage import SosFilter, Stage
 from mastering_service.chain.tonal_eq import TonalEQ
 from mastering_service.chain.width import MidSideWidth
-from shared._kernels import delayed_gain, encode_s16, ramp_gain
+from shared._kernels import delayed_gain, encode_s16, mid_side, ramp_gain
 from shared.loudness import integrated_loudness
 from tests.signals import db_to_amplitude, ffmpeg_ebur128, music_like, sine
 
@@ -281,6 +281,35 @@ def test_width_leaves_mono_and_zero_gain_unchanged() -> None:
     x = np.random.default_rng(4).uniform(-0.5, 0.5, (500, 2))
     np.testing.assert_array_equal(MidSideWidth(2, 0.0).process(x), x)
     np.testing.assert_array_equal(MidSideWidth(1, 3.0).process(x[:, :1]), x[:, :1])
+
+
+def test_width_is_the_mid_side_arithmetic_bit_for_bit_whatever_the_strides() -> None:
+    """The compiled pass rounds as the formula written in numpy does (no fused products)."""
+    x = np.random.default_rng(7).uniform(-0.9, 0.9, (3000, 3))
+    gain = db_to_amplitude(-2.5)
+    mid = 0.5 * (x[:, 0] + x[:, 1])
+    side = (0.5 * gain) * (x[:, 0] - x[:, 1])
+    expected = np.column_stack([mid + side, mid - side, x[:, 2]])
+    np.testing.assert_array_equal(MidSideWidth(3, -2.5).process(x), expected)
+    out = np.empty((3000, 3))
+    mid_side(np.asfortranarray(x), gain, out)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_the_width_kernel_refuses_wrong_calls() -> None:
+    x = np.zeros((10, 2))
+    with pytest.raises(ValueError, match="two channels"):
+        mid_side(np.zeros((10, 1)), 0.5, np.zeros((10, 1)))
+    with pytest.raises(ValueError, match="shape of x"):
+        mid_side(x, 0.5, np.zeros((10, 3)))
+    with pytest.raises(ValueError, match="shape of x"):
+        mid_side(x, 0.5, np.zeros((10, 4))[:, ::2])
+    with pytest.raises(TypeError):
+        mid_side(x.astype(np.float32), 0.5, np.zeros((10, 2)))
+    read_only = np.zeros((10, 2))
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError):
+        mid_side(x, 0.5, read_only)
 
 
 @pytest.mark.parametrize("side_gain_db", [-3.0, -1.0, 2.0, 3.0])
