@@ -211,19 +211,19 @@ def extract(
     """
     with open_audio(source, max_channels=MAX_CHANNELS) as reader:
         info = reader.info
-        if content_sha256 is None:
-            content_sha256 = (
-                sha256_bytes(source) if isinstance(source, bytes) else sha256_file(Path(source))
-            )
         if two_processes and fork_is_safe():
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
                                      initializer=_ignore_interrupts) as pool:
                 pending = pool.submit(_spectral_pass, source, info.frames, block_frames)
+                if content_sha256 is None:  # while the child works
+                    content_sha256 = _digest(source)
                 analyzer = _metered(reader, info, block_frames, spectral=False)
                 spectral: SpectralSummary | None = pending.result()
             if spectral is not None and spectral.frames != analyzer.frames:
                 raise UnsupportedAudio("cannot decode audio: the file changed while it was read")
         else:
+            if content_sha256 is None:
+                content_sha256 = _digest(source)
             analyzer = _metered(reader, info, block_frames, spectral=True)
             spectral = None
     if analyzer.frames == 0:
@@ -247,6 +247,10 @@ def extract(
         limited_loudness_range_lu=curves.loudness_range_lu,
     )
     return fingerprint, track
+
+
+def _digest(source: Path | bytes) -> str:
+    return sha256_bytes(source) if isinstance(source, bytes) else sha256_file(Path(source))
 
 
 def _metered(reader: AudioReader, info: AudioInfo, block_frames: int, *,
