@@ -170,6 +170,25 @@ def test_too_many_channels_is_unsupported(tmp_path: Path) -> None:
     assert probe(path, max_channels=8).channels == 3
 
 
+#: Every PCM layout libsndfile reads for the decoder: integers are read as integers and scaled
+#: by a power of two, floats straight as float64.
+PCM_LAYOUTS = [("WAV", "PCM_U8"), ("WAV", "PCM_16"), ("WAV", "PCM_24"), ("WAV", "PCM_32"),
+               ("WAV", "FLOAT"), ("WAV", "DOUBLE"), ("AIFF", "PCM_S8"), ("AIFF", "PCM_16"),
+               ("AIFF", "PCM_24"), ("AIFF", "PCM_32")]
+
+
+@pytest.mark.parametrize(("container", "subtype"), PCM_LAYOUTS,
+                         ids=[f"{c.lower()}-{s.lower()}" for c, s in PCM_LAYOUTS])
+def test_pcm_decodes_to_libsndfiles_own_float64_values(
+    tmp_path: Path, container: str, subtype: str
+) -> None:
+    samples = np.clip(np.random.default_rng(9).standard_normal((30_011, 2)) * 0.4, -1.0, 1.0)
+    path = tmp_path / f"track.{container.lower()}"
+    sf.write(str(path), samples, RATE, subtype=subtype, format=container)
+    expected = sf.read(str(path), dtype="float64", always_2d=True)[0]
+    np.testing.assert_array_equal(_decode(path, block_frames=7_000), expected)
+
+
 #: Containers whose header alone describes the stream (opened without FFmpeg's packet probe),
 #: with codecs and layouts beyond plain 16-bit PCM: each must decode as ffmpeg decodes it.
 HEADER_DESCRIBED = {
