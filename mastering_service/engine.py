@@ -27,10 +27,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import secrets
+import stat
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -446,12 +450,48 @@ def render_to_file(
     format); ``progress(frames_done, total_frames)`` after every chunk. ``two_processes``: as
     for ``open_render``."""
     with open_render(source, plan, options, two_processes=two_processes) as stream, \
-            Path(out_path).open("wb") as out:
+            _written_whole(Path(out_path)) as out:
         for chunk in stream:
             out.write(chunk.pcm)
             if progress is not None:
                 progress(chunk.start_frame + chunk.frames, stream.total_frames)
         return stream.summary()
+
+
+@contextlib.contextmanager
+def _written_whole(path: Path) -> Iterator[BinaryIO]:
+    """A file to write ``path`` through: a new file beside it (``.NAME.XXXXXXXX.partial``,
+    created with the usual permissions) that replaces it only once written whole, so an error
+    or an interrupted render leaves an earlier file at ``path`` as it was, and never a
+    half-written one. The replacement keeps an earlier file's permission bits; a symbolic link
+    keeps pointing where it did (its target is replaced). A path that is not a regular file (a
+    pipe, a device), or a folder where no file can be created, is written in place."""
+    target = Path(os.path.realpath(path))
+    try:
+        existing: os.stat_result | None = target.stat()
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        with path.open("wb") as out:
+            yield out
+        return
+    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+    try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError:
+        with path.open("wb") as out:
+            yield out
+        return
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            yield out
+        if existing is not None:
+            os.chmod(partial, stat.S_IMODE(existing.st_mode))
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        raise
 
 
 def render_to_wav(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -358,6 +362,63 @@ def test_render_to_wav_writes_a_readable_file(tmp_path: Path, one_second: Path) 
     data, rate = sf.read(str(out))
     assert rate == RATE and data.shape == (sf.info(str(one_second)).frames, 2)
     assert summary.frames_sent == data.shape[0] and progress[-1] == data.shape[0]
+
+
+def _damaged_vorbis(source: Path, folder: Path) -> Path:
+    """``source`` as Ogg Vorbis with 64 bytes flipped mid-file: decoding fails part-way."""
+    vorbis = folder / "source.ogg"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(source), "-c:a",
+                    "libvorbis", str(vorbis)], check=True)
+    data = bytearray(vorbis.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(b ^ 0xFF for b in data[middle : middle + 64])
+    damaged = folder / "damaged.ogg"
+    damaged.write_bytes(bytes(data))
+    return damaged
+
+
+def test_a_failed_render_leaves_the_earlier_output_as_it_was(tmp_path: Path,
+                                                             ten_seconds: Path) -> None:
+    damaged = _damaged_vorbis(ten_seconds, tmp_path)
+    out = tmp_path / "out.wav"
+    out.write_bytes(b"an earlier render")
+    with pytest.raises(UnsupportedAudio, match="data is missing"):
+        render_to_wav(damaged, out, quiet_plan(), RenderOptions())
+    assert out.read_bytes() == b"an earlier render"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.ogg", "out.wav",
+                                                          "source.ogg"]
+
+
+def test_an_output_keeps_its_permissions_and_a_link_its_target(tmp_path: Path,
+                                                               one_second: Path) -> None:
+    kept = tmp_path / "kept.wav"
+    kept.write_bytes(b"old")
+    kept.chmod(0o640)
+    target = tmp_path / "target.wav"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.wav"
+    link.symlink_to(target)
+    for out in (kept, link):
+        render_to_wav(one_second, out, quiet_plan(), RenderOptions())
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and sf.info(str(kept)).frames > 0
+    assert link.is_symlink() and sf.info(str(target)).frames == sf.info(str(kept)).frames
+    fresh = tmp_path / "fresh.wav"
+    render_to_wav(one_second, fresh, quiet_plan(), RenderOptions())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_pipe_as_output_is_written_in_place(tmp_path: Path, one_second: Path) -> None:
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    summary = render_to_wav(one_second, fifo, quiet_plan(), RenderOptions())
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert len(received[0]) == summary.bytes_sent > 0
 
 
 def test_a_stream_iterates_once_and_closes_its_reader(
