@@ -69,3 +69,12 @@ def running_median(
     pairs: NDArray[np.int64],
     out: NDArray[np.float32],
 ) -> None: ...
+def stft_power(
+    samples: NDArray[np.float32],
+    window: NDArray[np.float32],
+    hop: int,
+    twiddles: NDArray[np.float32],
+    first_bin: int,
+    scale: float,
+    out: NDArray[np.float32],
+) -> None: ...

@@ -14,9 +14,9 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.fft
 from numpy.typing import NDArray
 
+from shared._kernels import stft_power
 from shared.blocks import GridBuffer
 from shared.fingerprint import BAND_EDGES_HZ, BAND_TOP_HZ
 from shared.levels import SILENCE_DBFS
@@ -46,6 +46,7 @@ class StftConfig:
 
     ``band`` selects the rfft bins whose centre frequency lies in the analysis band
     ``[ANALYSIS_LOW_HZ, top_hz]``; ``freqs_hz`` are the centre frequencies of those bins.
+    ``twiddles``: cos and sin of 2πk/n_fft for k < n_fft/2, the FFT's table.
     """
 
     sample_rate: int
@@ -54,6 +55,7 @@ class StftConfig:
     top_hz: float
     band: slice
     freqs_hz: FloatArray = field(repr=False)
+    twiddles: Float32Array = field(repr=False)
 
     @property
     def frame_rate_hz(self) -> float:
@@ -81,7 +83,9 @@ def stft_config(sample_rate: int) -> StftConfig:
     last = math.floor(top_hz / bin_hz)
     band = slice(first, last + 1)
     freqs = np.arange(first, last + 1, dtype=np.float64) * bin_hz
-    return StftConfig(sample_rate, n_fft, n_fft // 2, top_hz, band, freqs)
+    angles = 2.0 * np.pi * np.arange(n_fft // 2) / n_fft
+    twiddles = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    return StftConfig(sample_rate, n_fft, n_fft // 2, top_hz, band, freqs, twiddles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,16 +121,14 @@ def analyse_frames(
     ``samples`` must hold at least ``(count − 1)·hop + n_fft`` values.
     """
     n_fft, hop = config.n_fft, config.hop
-    frames = np.lib.stride_tricks.sliding_window_view(samples[: (count - 1) * hop + n_fft], n_fft)
-    frames = frames[::hop]
     # n_fft = 2·hop: a frame's energy is the sum of its two half-frames' energies.
     halves = samples[: (count + 1) * hop].reshape(count + 1, hop)
     half_energy = np.einsum("ij,ij->i", halves, halves, dtype=np.float64)
     rms = np.sqrt((half_energy[:-1] + half_energy[1:]) / n_fft)
-    spectrum = scipy.fft.rfft(frames * window, axis=1)[:, config.band]
-    power = np.abs(spectrum)
-    np.square(power, out=power)
-    power *= np.float32((2.0 / float(window.sum(dtype=np.float64))) ** 2)
+    power = np.empty((count, config.band.stop - config.band.start), dtype=np.float32)
+    scale = (2.0 / float(window.sum(dtype=np.float64))) ** 2
+    stft_power(np.ascontiguousarray(samples[: (count - 1) * hop + n_fft]), window, hop,
+               config.twiddles, config.band.start, scale, power)
     return power, rms
 
 

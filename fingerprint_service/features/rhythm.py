@@ -25,11 +25,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 from numpy.typing import NDArray
-from scipy.ndimage import gaussian_filter1d, maximum_filter1d, median_filter
 
 from fingerprint_service.features.frames import SpectralFrames
+from fingerprint_service.features.sliding import gaussian_smooth, sliding_max, sliding_median
 from shared.fingerprint import TEMPO_RANGE_BPM
 
 FloatArray = NDArray[np.float64]
@@ -128,9 +127,10 @@ def normalised_autocorrelation(envelope: FloatArray, max_lag: int) -> FloatArray
     if n == 0 or max_lag < 0:
         return np.zeros(0)
     centred = envelope - envelope.mean()
-    size = scipy.fft.next_fast_len(2 * n, real=True)
-    spectrum = scipy.fft.rfft(centred, size)
-    full = scipy.fft.irfft(spectrum.real**2 + spectrum.imag**2, size)[: max_lag + 1]
+    # Zero-padded to a power of two ≥ 2n: the circular correlation is then the linear one.
+    size = 1 << (2 * n - 1).bit_length()
+    spectrum = np.fft.rfft(centred, size)
+    full = np.fft.irfft(spectrum.real**2 + spectrum.imag**2, size)[: max_lag + 1]
     unbiased = full / (n - np.arange(max_lag + 1))
     if not unbiased[0] > 1e-18:
         return np.zeros(max_lag + 1)
@@ -166,7 +166,7 @@ def estimate_tempo(envelope: FloatArray, frame_rate_hz: float) -> tuple[float, f
     max_lag = min(max_lag, usable_lag)
     if max_lag < min_lag:
         return 0.0, 0.0
-    smoothed = gaussian_filter1d(envelope, TEMPO_SMOOTHING_FRAMES, mode="constant")
+    smoothed = gaussian_smooth(envelope, TEMPO_SMOOTHING_FRAMES)
     acf = normalised_autocorrelation(smoothed, min(TEMPO_HARMONICS * max_lag + 1, usable_lag))
     if acf.size == 0 or acf[0] == 0.0:
         return 0.0, 0.0
@@ -177,7 +177,7 @@ def estimate_tempo(envelope: FloatArray, frame_rate_hz: float) -> tuple[float, f
     for k in range(1, TEMPO_HARMONICS + 1):
         # The k-th multiple of an integer lag can sit up to k/2 frames from the true one.
         radius = 0 if k == 1 else math.ceil(k / 2)
-        spread = maximum_filter1d(acf, size=2 * radius + 1, mode="nearest")
+        spread = sliding_max(acf, 2 * radius + 1, edge="nearest")
         valid = k * lags <= top
         score[valid] += spread[k * lags[valid]]
         used[valid] += 1.0
@@ -228,8 +228,8 @@ def onset_frames(envelope: FloatArray, frame_rate_hz: float) -> NDArray[np.int64
         return np.zeros(0, dtype=np.int64)
     peak_radius = max(1, round(ONSET_PEAK_WINDOW_S * frame_rate_hz))
     baseline_radius = max(1, round(ONSET_BASELINE_WINDOW_S * frame_rate_hz))
-    local_max = maximum_filter1d(envelope, size=2 * peak_radius + 1, mode="constant")
-    baseline = median_filter(envelope, size=2 * baseline_radius + 1, mode="nearest")
+    local_max = sliding_max(envelope, 2 * peak_radius + 1, edge="zero")
+    baseline = sliding_median(envelope, 2 * baseline_radius + 1, edge="nearest")
     candidate = (
         (envelope >= local_max)
         & (envelope >= ONSET_RATIO * baseline)

@@ -34,7 +34,6 @@ import math
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from mastering_service.chain.stage import Block, check_channels, check_finite
 from shared._kernels import delayed_gain, ramp_gain
@@ -217,10 +216,7 @@ class TruePeakLimiter:
         window = self._min_window
         extended = np.concatenate([self._min_history, gain])
         self._min_history = extended[-(window - 1) :].copy() if window > 1 else extended[:0]
-        start = window // 2
-        return np.asarray(
-            ndimage.minimum_filter1d(extended, window)[start : start + gain.size], dtype=np.int64
-        )
+        return window_minima(extended, window)
 
     def _moving_average(self, held: IntArray) -> FloatArray:
         """Mean over the look-ahead window ending at each new value, as a float gain."""
@@ -232,3 +228,23 @@ class TruePeakLimiter:
         totals = sums[window - 1 :].copy()
         totals[1:] -= sums[:-window]
         return np.asarray(totals / float(window * GAIN_SCALE), dtype=np.float64)
+
+
+def window_minima(values: IntArray, window: int) -> IntArray:
+    """``out[j] = min(values[j : j + window])`` for every whole window (van Herk / Gil–Werman:
+    the window spans at most two blocks of ``window`` values, so it is the smaller of a suffix
+    minimum of the one and a prefix minimum of the other; three passes whatever the window)."""
+    if window < 1:
+        raise ValueError(f"window must be at least 1, got {window}")
+    count = values.shape[0] - window + 1
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if window == 1:
+        return np.array(values, dtype=np.int64)
+    blocks = -(-values.shape[0] // window)
+    padded = np.full(blocks * window, np.iinfo(np.int64).max, dtype=np.int64)
+    padded[: values.shape[0]] = values
+    cells = padded.reshape(blocks, window)
+    prefix = np.minimum.accumulate(cells, axis=1).reshape(-1)
+    suffix = np.minimum.accumulate(cells[:, ::-1], axis=1)[:, ::-1].reshape(-1)
+    return np.minimum(suffix[:count], prefix[window - 1 : window - 1 + count])
