@@ -50,6 +50,7 @@ from shared.errors import (
     WorkerLost,
 )
 from shared.fingerprint import ALGORITHM_VERSION, Fingerprint, FingerprintSource, TrackInfo
+from shared.paths import media_root_is_local
 from shared.tracks import LocalTrack, resolve_track
 from shared.worker_pool import make_worker_pool
 
@@ -98,6 +99,10 @@ class FingerprintService:
         self.computations = 0
         self.catalog = Catalog(store)
         self._scanning = False
+        #: A path resolves on the event loop where its stat cannot hang (local filesystems
+        #: only), so a recent answer costs no thread hop: 0.1–0.2 ms of a 1 ms call, measured.
+        self._resolve_on_loop = media_root_is_local(config.media_root)
+        log.info("fingerprint_lookups", media_root_local=self._resolve_on_loop)
 
     async def warm_up(self) -> None:
         loop = asyncio.get_running_loop()
@@ -117,7 +122,15 @@ class FingerprintService:
             raise InvalidArgument("cached_only and force_recompute cannot both be set")
         if query.content_sha256 is not None:
             return await self._by_hash(query.content_sha256)
-        track, cached = await asyncio.to_thread(self._resolve, query, force_recompute)
+        if self._resolve_on_loop and query.path is not None:
+            # Resolved here; a recent answer returns without leaving the event loop.
+            track = self._track(query)
+            cached = None
+            if not force_recompute:
+                cached = (self._recent_answer(track)
+                          or await asyncio.to_thread(self._cached, track))
+        else:
+            track, cached = await asyncio.to_thread(self._resolve, query, force_recompute)
         if cached is not None:
             return cached
         content_sha256 = await asyncio.to_thread(track.content_sha256)
@@ -139,20 +152,33 @@ class FingerprintService:
             raise NotCached(f"no cached fingerprint for content {digest}")
         return FingerprintResult.from_database(stored)
 
+    def _track(self, query: TrackQuery) -> LocalTrack:
+        return resolve_track(self._config.media_root, path=query.path, content=query.content,
+                             max_content_bytes=self._config.max_content_bytes)
+
     def _resolve(self, query: TrackQuery, force_recompute: bool
                  ) -> tuple[LocalTrack, FingerprintResult | None]:
         """Resolve the track and, unless forced, try the path-keyed tiers: one thread hop for
         the whole warm path (a stat plus one indexed read)."""
-        track = resolve_track(self._config.media_root, path=query.path, content=query.content,
-                              max_content_bytes=self._config.max_content_bytes)
+        track = self._track(query)
         return track, (None if force_recompute else self._cached(track))
+
+    @staticmethod
+    def _path_key(track: LocalTrack) -> PathKey | None:
+        if track.relative_path is None or track.mtime_ns is None:
+            return None
+        return (track.relative_path, track.size, track.mtime_ns)
+
+    def _recent_answer(self, track: LocalTrack) -> FingerprintResult | None:
+        key = self._path_key(track)
+        return None if key is None else self._recent.get(key)
 
     def _cached(self, track: LocalTrack) -> FingerprintResult | None:
         """DATABASE by path (no hashing; a recent answer from memory), then a valid sidecar
         (which back-fills the DB)."""
-        if track.relative_path is None or track.mtime_ns is None:
+        key = self._path_key(track)
+        if key is None:
             return None
-        key: PathKey = (track.relative_path, track.size, track.mtime_ns)
         recent = self._recent.get(key)
         if recent is not None:
             return recent
@@ -162,12 +188,11 @@ class FingerprintService:
             self._recent.put(key, result)
             return result
         assert isinstance(track.source, Path)
-        sidecar = read_sidecar(track.source, track.size, track.mtime_ns, ALGORITHM_VERSION)
+        sidecar = read_sidecar(track.source, track.size, key[2], ALGORITHM_VERSION)
         if sidecar is None:
             return None
         fingerprint, info = sidecar
-        self._store.save(fingerprint, info, compute_ms=0.0,
-                         path=(track.relative_path, track.size, track.mtime_ns))
+        self._store.save(fingerprint, info, compute_ms=0.0, path=key)
         return FingerprintResult(fingerprint, info, FingerprintSource.SIDECAR, 0.0)
 
     def _remember_path(self, track: LocalTrack, content_sha256: str) -> None:

@@ -1,4 +1,5 @@
-"""Media-root resolution: every escape is PERMISSION_DENIED, and messages never leak the root."""
+"""Media-root resolution: every escape is PERMISSION_DENIED, and messages never leak the root;
+and whether the root lies on local filesystems only (``media_root_is_local``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.errors import InvalidArgument, LimitExceeded, PathOutsideRoot, TrackNotFound
-from shared.paths import resolve_media_file
+from shared.paths import media_root_is_local, resolve_media_file
 from shared.tracks import resolve_track
 
 
@@ -79,3 +80,62 @@ def test_path_track_carries_size_and_mtime(root: Path) -> None:
     assert track.size == 4
     assert track.mtime_ns == (root / "album" / "song.wav").stat().st_mtime_ns
     assert track.relative_path == "album/song.wav"
+
+
+# -- local or remote ----------------------------------------------------------------------------
+
+
+def _mountinfo(*mounts: tuple[str, str]) -> str:
+    """/proc/self/mountinfo lines for (mount point, filesystem type) pairs, in mount order."""
+    return "".join(
+        f"{20 + i} 1 0:{30 + i} / {point} rw,relatime shared:{i} - {kind} src{i} rw\n"
+        for i, (point, kind) in enumerate(mounts))
+
+
+ROOTFS = ("/", "ext4")
+
+
+@pytest.mark.parametrize(
+    ("mounts", "local"),
+    [
+        ((ROOTFS,), True),
+        ((ROOTFS, ("/srv", "xfs")), True),
+        ((("/", "overlay"), ("/srv/music", "tmpfs")), True),
+        ((ROOTFS, ("/srv/music", "nfs4")), False),
+        ((ROOTFS, ("/srv", "nfs")), False),
+        ((ROOTFS, ("/srv/music/live", "cifs")), False),
+        ((ROOTFS, ("/srv/music/phone", "fuse.sshfs")), False),
+        ((ROOTFS, ("/srv", "nfs4"), ("/srv", "ext4")), True),
+        ((ROOTFS, ("/srv", "ext4"), ("/srv", "nfs4")), False),
+        # Hidden under a local mount, but not worth telling apart: counted as remote.
+        ((ROOTFS, ("/srv/music", "nfs4"), ("/srv/music", "ext4")), False),
+        ((ROOTFS, ("/srv/musical", "nfs4")), True),
+        ((("/", "9p"),), False),
+        ((), False),
+    ],
+    ids=["rootfs", "local-mount-above", "tmpfs-on-overlay", "nfs-root", "nfs-above",
+         "cifs-inside", "fuse-inside", "local-over-nfs", "nfs-over-local", "nfs-under-root-mount",
+         "sibling-nfs",
+         "9p-rootfs", "no-mounts"],
+)
+def test_a_media_root_is_local_only_when_every_filesystem_it_reaches_is(
+    mounts: tuple[tuple[str, str], ...], local: bool
+) -> None:
+    assert media_root_is_local(Path("/srv/music"), _mountinfo(*mounts)) is local
+
+
+def test_mount_points_with_escaped_spaces_are_read(tmp_path: Path) -> None:
+    root = tmp_path / "my music"
+    root.mkdir()
+    escaped = str(root).replace(" ", "\\040")
+    text = _mountinfo(ROOTFS) + f"99 1 0:99 / {escaped} rw - nfs4 server:/music rw\n"
+    assert media_root_is_local(root, text) is False
+    assert media_root_is_local(root, _mountinfo(ROOTFS)) is True
+
+
+def test_unreadable_or_malformed_mount_tables_count_as_remote(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert media_root_is_local(Path("/srv/music"), "garbage without a separator\n") is False
+    monkeypatch.setattr("shared.paths.MOUNTINFO", tmp_path / "missing")
+    assert media_root_is_local(Path("/srv/music")) is False

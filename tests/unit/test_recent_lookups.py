@@ -141,3 +141,48 @@ def test_a_forced_recomputation_replaces_the_remembered_answer(tmp_path: Path) -
     assert after.source is FingerprintSource.DATABASE
     assert after.compute_ms == pytest.approx(forced.compute_ms, abs=1e-6)
     assert store.path_reads == 3
+
+
+def _resolving_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, local: bool
+                       ) -> list[str]:
+    """The thread each of three repeated lookups resolved its path in."""
+    import fingerprint_service.service as service_module
+
+    monkeypatch.setattr(service_module, "media_root_is_local", lambda _root: local)
+    threads: list[str] = []
+    resolve = service_module.resolve_track
+
+    def recording_resolve(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return resolve(*args, **kwargs)
+
+    monkeypatch.setattr(service_module, "resolve_track", recording_resolve)
+    service, _ = _service(tmp_path)
+    query = TrackQuery(path="song.wav")
+
+    async def scenario() -> None:
+        try:
+            await service.get(query)
+            await service.get(query)
+            threads.clear()
+            for _ in range(3):
+                assert (await service.get(query)).source is FingerprintSource.DATABASE
+        finally:
+            await service.close()
+
+    asyncio.run(scenario())
+    return threads
+
+
+def test_on_a_local_media_root_a_recent_answer_never_leaves_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _resolving_threads(tmp_path, monkeypatch, local=True) == ["MainThread"] * 3
+
+
+def test_on_a_network_media_root_every_path_resolves_in_a_worker_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stat on NFS or FUSE can hang with its server: it must not hang the event loop."""
+    threads = _resolving_threads(tmp_path, monkeypatch, local=False)
+    assert len(threads) == 3 and "MainThread" not in threads
