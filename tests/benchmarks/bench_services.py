@@ -1,6 +1,7 @@
 """Service-level benchmarks over loopback (SPEC section 9): both services as real processes.
 
-warm GetFingerprint p50/p99 beside one indexed SQLite read · cold and warm first-chunk latency
+warm GetFingerprint p50/p99 beside a bare gRPC unary call of the same size, from the same client,
+and one indexed SQLite read · cold and warm first-chunk latency
 p50/p95 · single-stream throughput (s16, × real time) beside what gRPC loopback itself moves at
 64 KiB messages · 16 concurrent streams (errors, slowest × real time) · memory added per
 concurrent stream.
@@ -11,9 +12,12 @@ from __future__ import annotations
 import os
 import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -26,7 +30,8 @@ from shared.proto.fingerprint.v1 import fingerprint_pb2 as fp_pb
 from shared.proto.fingerprint.v1 import fingerprint_pb2_grpc as fp_grpc
 from shared.proto.mastering.v1 import mastering_pb2 as ms_pb
 from shared.proto.mastering.v1 import mastering_pb2_grpc as ms_grpc
-from tests.servers import ServiceProcess, channel
+from tests.benchmarks.unary_peer import METHOD
+from tests.servers import REPO_ROOT, ServiceProcess, channel
 from tests.signals import music_like
 
 TRACK_S = 240.0
@@ -117,21 +122,47 @@ def _bench_lookups(port: int) -> list[dict[str, Any]]:
     with channel(port) as ch:
         stub = fp_grpc.FingerprintServiceStub(ch)
         request = fp_pb.GetFingerprintRequest(track=fp_pb.TrackRef(path="warm.wav"))
-        stub.GetFingerprint(request, timeout=120)
-        times = []
-        for _ in range(LOOKUP_CALLS):
-            started = time.perf_counter()
-            stub.GetFingerprint(request, timeout=10)
-            times.append((time.perf_counter() - started) * 1000.0)
+        response_bytes = stub.GetFingerprint(request, timeout=120).ByteSize()
+        times = _call_times(lambda: stub.GetFingerprint(request, timeout=10))
     p50, p99 = _percentile(times, 50), _percentile(times, 99)
     return [
         {"metric": "warm GetFingerprint p50", "value": p50, "unit": "ms",
          "target": f"≤ {WARM_LOOKUP_TARGET_MS:g} ms", "ok": p50 <= WARM_LOOKUP_TARGET_MS},
         {"metric": "warm GetFingerprint p99", "value": p99, "unit": "ms", "target": "-",
          "ok": None},
+        {"metric": "bare gRPC unary call p50 (peer)", "value": _bare_unary_ms(response_bytes),
+         "unit": "ms", "target": "(peer)", "ok": None},
         {"metric": "indexed SQLite read p50", "value": _sqlite_read_ms(), "unit": "ms",
          "target": "(peer)", "ok": None},
     ]
+
+
+def _call_times(call: Callable[[], object]) -> list[float]:
+    """Milliseconds of each of ``LOOKUP_CALLS`` calls, after one unmeasured."""
+    call()
+    times = []
+    for _ in range(LOOKUP_CALLS):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000.0)
+    return times
+
+
+def _bare_unary_ms(response_bytes: int) -> float:
+    """p50 of a unary call to a bare grpc.aio server in its own process, answering with a
+    message of the lookup's size: what the stack costs before any of the service's own work."""
+    peer = subprocess.Popen(
+        [sys.executable, "-m", "tests.benchmarks.unary_peer", str(response_bytes)],
+        stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    try:
+        assert peer.stdout is not None
+        port = int(peer.stdout.readline())
+        with channel(port) as ch:
+            call = ch.unary_unary(METHOD)
+            return _percentile(_call_times(lambda: call(b"", timeout=10)), 50)
+    finally:
+        peer.kill()
+        peer.wait(10)
 
 
 def _sqlite_read_ms() -> float:

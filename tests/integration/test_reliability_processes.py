@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +18,7 @@ import pytest
 from shared.proto.fingerprint.v1 import fingerprint_pb2 as pb
 from shared.proto.fingerprint.v1 import fingerprint_pb2_grpc as pb_grpc
 from tests.integration.fingerprint_harness import by_path, wait_until, write_track
-from tests.servers import REPO_ROOT, ServiceProcess, channel
+from tests.servers import ServiceProcess, channel
 
 #: Long enough that its computation is still running when the signal arrives.
 LONG_TRACK_S = 900.0
@@ -38,17 +35,7 @@ class SessionServiceProcess(ServiceProcess):
 
     def __init__(self, env: dict[str, str], module: str = "fingerprint_service",
                  listen_var: str = "FINGERPRINT_LISTEN") -> None:
-        full_env = {**os.environ, **env, "LOG_FORMAT": "json", "LOG_LEVEL": "info",
-                    listen_var: "127.0.0.1:0"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", module, "serve"], env=full_env,
-            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True,
-        )
-        self.lines = []
-        self.port = self._wait_for_port()
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
+        super().__init__(module, {**env, "LOG_LEVEL": "info"}, listen_var, new_session=True)
 
 
 def session_members(session_id: int) -> set[int]:
