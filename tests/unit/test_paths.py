@@ -13,8 +13,13 @@ from shared.paths import media_root_is_local, resolve_media_file
 from shared.tracks import resolve_track
 
 
-@pytest.fixture()
-def root(tmp_path: Path) -> Path:
+@pytest.fixture(params=["kernel", "realpath"])
+def root(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+         ) -> Path:
+    """A media root; each test runs with both resolutions: the kernel's (an O_PATH descriptor
+    named through /proc) and ``os.path.realpath``'s, where /proc is not mounted."""
+    if request.param == "realpath":
+        monkeypatch.setattr("shared.paths._KERNEL_NAMES", False)
     media = tmp_path / "media"
     (media / "album").mkdir(parents=True)
     (media / "album" / "song.wav").write_bytes(b"RIFF")
@@ -56,6 +61,29 @@ def test_missing_file_names_the_relative_path(root: Path) -> None:
 def test_directory_is_not_a_track(root: Path) -> None:
     with pytest.raises(TrackNotFound, match="not a regular file"):
         resolve_media_file(root, "album")
+
+
+def test_a_fifo_is_not_a_track_and_resolving_it_does_not_block(root: Path) -> None:
+    os.mkfifo(root / "pipe.wav")
+    with pytest.raises(TrackNotFound, match="not a regular file"):
+        resolve_media_file(root, "pipe.wav")
+
+
+def test_a_symlink_loop_is_not_found(root: Path) -> None:
+    os.symlink(root / "b.wav", root / "a.wav")
+    os.symlink(root / "a.wav", root / "b.wav")
+    with pytest.raises(TrackNotFound, match=r"a\.wav"):
+        resolve_media_file(root, "a.wav")
+
+
+def test_a_media_root_that_is_a_symlink_resolves_through_it(root: Path) -> None:
+    alias = root.parent / "library"
+    os.symlink(root, alias)
+    assert resolve_media_file(alias, "album/song.wav").path == (
+        root / "album" / "song.wav").resolve()
+    os.symlink(root.parent / "secret.wav", root / "out.wav")
+    with pytest.raises(PathOutsideRoot):
+        resolve_media_file(alias, "out.wav")
 
 
 def test_empty_path_is_invalid(root: Path) -> None:
