@@ -65,7 +65,13 @@ images:
 test-images: $(STAMP) system-deps images
 	scripts/with-postgres $(PY) -m pytest -m images tests/images $(PYTEST_ARGS)
 
-bench: $(STAMP) system-deps corpus
+# The benchmarks' peers (librosa) come with the bench extra, never with the services.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,postgres,bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) system-deps corpus
 	$(PY) -m tests.benchmarks
 
 lint: $(STAMP)
