@@ -172,14 +172,16 @@ class FingerprintAnalyzer:
         )
 
 
-def _spectral_pass(source: Path | bytes, frames: int, block_frames: int) -> SpectralSummary:
+def _spectral_pass(source: Path | bytes, frames: int, block_frames: int, *, digest: bool
+                   ) -> tuple[SpectralSummary, str | None]:
     """The STFT half of a fingerprint, on a decode pass of its own (``extract``'s second
-    process)."""
+    process), and, with ``digest``, the file's SHA-256."""
+    content_sha256 = _digest(source) if digest else None
     with open_audio(source, max_channels=MAX_CHANNELS, known_frames=frames) as reader:
         analysis = SpectralAnalysis(reader.info.sample_rate, frames)
         for block in reader.blocks(block_frames):
             analysis.feed(block)
-    return analysis.finish(analysis.frames / reader.info.sample_rate)
+    return analysis.finish(analysis.frames / reader.info.sample_rate), content_sha256
 
 
 def _ignore_interrupts() -> None:
@@ -214,11 +216,12 @@ def extract(
         if two_processes and fork_is_safe():
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
                                      initializer=_ignore_interrupts) as pool:
-                pending = pool.submit(_spectral_pass, source, info.frames, block_frames)
-                if content_sha256 is None:  # while the child works
-                    content_sha256 = _digest(source)
+                # The child also hashes the file: the meters here are the longer half.
+                pending = pool.submit(_spectral_pass, source, info.frames, block_frames,
+                                      digest=content_sha256 is None)
                 analyzer = _metered(reader, info, block_frames, spectral=False)
-                spectral: SpectralSummary | None = pending.result()
+                spectral, digest = pending.result()
+                content_sha256 = content_sha256 or digest
             if spectral is not None and spectral.frames != analyzer.frames:
                 raise UnsupportedAudio("cannot decode audio: the file changed while it was read")
         else:
@@ -226,6 +229,7 @@ def extract(
                 content_sha256 = _digest(source)
             analyzer = _metered(reader, info, block_frames, spectral=True)
             spectral = None
+    assert content_sha256 is not None
     if analyzer.frames == 0:
         raise UnsupportedAudio("cannot decode audio: the file has zero audio frames")
     if on_loudness is not None:
