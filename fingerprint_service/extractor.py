@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from shared.hashing import sha256_bytes, sha256_file
 from shared.levels import LevelMeter
 from shared.loudness import LoudnessMeter
 from shared.peak_reduction import envelope_meter, limiter_release_ms, limiting_curves
-from shared.process import fork_is_safe
+from shared.process import fork_is_safe, ignore_interrupts
 
 #: The fingerprint service accepts up to 7.1 (SPEC section 3).
 MAX_CHANNELS = 8
@@ -184,12 +183,6 @@ def _spectral_pass(source: Path | bytes, frames: int, block_frames: int, *, dige
     return analysis.finish(analysis.frames / reader.info.sample_rate), content_sha256
 
 
-def _ignore_interrupts() -> None:
-    """Ctrl-C reaches the whole foreground process group: the parent alone handles it, and
-    stops its child on the way out."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def extract(
     source: Path | bytes,
     *,
@@ -215,7 +208,7 @@ def extract(
         info = reader.info
         if two_processes and fork_is_safe():
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
-                                     initializer=_ignore_interrupts) as pool:
+                                     initializer=ignore_interrupts) as pool:
                 # The child also hashes the file: the meters here are the longer half.
                 pending = pool.submit(_spectral_pass, source, info.frames, block_frames,
                                       digest=content_sha256 is None)

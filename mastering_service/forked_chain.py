@@ -21,7 +21,6 @@ import fcntl
 import multiprocessing
 import os
 import pickle
-import signal
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
@@ -30,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mastering_service.chain import Chain
+from shared.process import ignore_interrupts
 
 FloatBlock = NDArray[np.float64]
 
@@ -71,7 +71,7 @@ def _run_chain(chain: Chain, blocks: Iterator[FloatBlock], fd: int) -> None:
     """The child: every block through ``chain``, then the end (or what went wrong). Ctrl-C
     reaches the whole foreground process group; the parent alone decides, and stops the child
     on its way out."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_interrupts()
     try:
         for block in blocks:
             processed = np.ascontiguousarray(chain.process(block), dtype=np.float64)

@@ -1,10 +1,11 @@
-"""Process-wide settings both services apply at start-up, before numpy is imported, and
-whether this process may fork."""
+"""Process-wide settings both services apply at start-up, before numpy is imported, whether
+this process may fork, and what a child process does about Ctrl-C."""
 
 from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import threading
 
 #: Thread-pool variables of the BLAS/OpenMP libraries numpy and scipy may load: one native
@@ -58,3 +59,10 @@ def fork_is_safe() -> bool:
     lock another thread holds at the fork stays held in the child forever). True in the render
     CLI; never in a server, whose gRPC threads run from its start."""
     return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def ignore_interrupts() -> None:
+    """For a child process: Ctrl-C signals the terminal's whole foreground process group, and
+    the parent alone decides what it means (a server drains, the render CLI stops its child
+    on the way out); a child interrupted mid-work would hand back a KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

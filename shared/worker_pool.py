@@ -21,10 +21,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import select
-import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+
+from shared.process import ignore_interrupts
 
 #: Exit status of a worker whose server died (it has nobody to report to).
 _ORPHAN_EXIT_STATUS = 1
@@ -53,7 +54,7 @@ def _exit_with(server_pid: int) -> None:
 
 def init_worker(server_pid: int) -> None:
     """Worker initializer: ignore Ctrl-C, and exit when the server process exits."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_interrupts()
     threading.Thread(target=_exit_with, args=(server_pid,), name="exit-with-server",
                      daemon=True).start()
 

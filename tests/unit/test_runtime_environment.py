@@ -1,9 +1,11 @@
 """shared.process: the runtime settings reach the process that applies them, not only its
-children (glibc reads the malloc variables only when a process starts)."""
+children (glibc reads the malloc variables only when a process starts); a child that ignores
+interrupts outlives a Ctrl-C."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -46,3 +48,22 @@ def _mapped_bytes_of_a_1_mib_array(mode: str) -> int:
 def test_the_malloc_settings_apply_to_the_running_process() -> None:
     assert _mapped_bytes_of_a_1_mib_array("default") >= 1 << 20
     assert _mapped_bytes_of_a_1_mib_array("apply") == 0
+
+
+_INTERRUPTED_CHILD = """
+import sys, time
+from shared.process import ignore_interrupts
+if sys.argv[1] == "ignore":
+    ignore_interrupts()
+print("ready", flush=True)
+time.sleep(1.0)
+"""
+
+
+@pytest.mark.parametrize(("mode", "survives"), [("ignore", True), ("default", False)])
+def test_a_child_that_ignores_interrupts_outlives_a_ctrl_c(mode: str, survives: bool) -> None:
+    child = subprocess.Popen([sys.executable, "-c", _INTERRUPTED_CHILD, mode], cwd=REPO_ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    child.send_signal(signal.SIGINT)
+    assert (child.wait(30) == 0) is survives
