@@ -50,9 +50,12 @@ def test_the_malloc_settings_apply_to_the_running_process() -> None:
     assert _mapped_bytes_of_a_1_mib_array("apply") == 0
 
 
+# Python's own Ctrl-C handler first: a process started with SIGINT ignored (a background job
+# of a non-interactive shell, as CI may run) would otherwise not react to it either way.
 _INTERRUPTED_CHILD = """
-import sys, time
+import signal, sys, time
 from shared.process import ignore_interrupts
+signal.signal(signal.SIGINT, signal.default_int_handler)
 if sys.argv[1] == "ignore":
     ignore_interrupts()
 print("ready", flush=True)
